@@ -1,0 +1,1 @@
+"""Benchmark harness for pssh: ``python -m benchmarks.run --help`` (see benchmarks/README.md)."""

@@ -1,0 +1,49 @@
+"""Driver for asyncssh: ``conn.run(cmd)`` then ``result.stdout.splitlines()``; hosts in parallel
+with ``asyncio.gather`` (one event loop for the whole driver run)."""
+import asyncio
+import sys
+
+import asyncssh
+
+from _common import main
+
+LOOP = asyncio.new_event_loop()
+
+
+def _connect(args, host, port):
+    return asyncssh.connect(host, port=port, username=args["user"], client_keys=[args["key"]],
+                            known_hosts=None, agent_path=None)
+
+
+async def _run_one(args, host, port):
+    async with _connect(args, host, port) as conn:
+        result = await conn.run(args["command"])
+        return result.stdout.splitlines(), result.exit_status
+
+
+def single(args, host, port):
+    return LOOP.run_until_complete(_run_one(args, host, port))
+
+
+async def _run_all(args):
+    pairs = list(zip(args["hosts"], args["ports"]))
+    tasks = [_run_one(args, h, p) for h, p in pairs]
+    results = await asyncio.gather(*tasks)
+    order = range(len(results) - 1, -1, -1) if args.get("reverse") else range(len(results))
+    out = [None] * len(results)
+    for i in order:
+        lines, code = results[i]
+        nlines, last = 0, None
+        for line in lines:
+            nlines += 1
+            last = line
+        out[i] = (nlines, last, code)
+    return out
+
+
+def parallel(args):
+    return LOOP.run_until_complete(_run_all(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main(single, parallel, library=asyncssh))

@@ -1,0 +1,53 @@
+"""Driver for the parallel-ssh 2.x API: used for our ``pssh`` (native and pure backends) and for
+the published ``parallel-ssh`` package (run with its own virtualenv's python).
+
+Only the public API is used: ``SSHClient``/``ParallelSSHClient``, ``run_command``, iteration over
+``host_out.stdout``, ``wait_finished``/``join`` and ``exit_code``.
+"""
+import sys
+
+import pssh
+from pssh.clients import ParallelSSHClient, SSHClient
+
+from _common import main
+
+
+def single(args, host, port):
+    client = SSHClient(host, port=port, user=args["user"], pkey=args["key"], num_retries=1)
+    host_out = client.run_command(args["command"])
+    lines = list(host_out.stdout)
+    client.wait_finished(host_out)
+    code = host_out.exit_code
+    disconnect = getattr(client, "disconnect", None)
+    if disconnect is not None:
+        disconnect()
+    return lines, code
+
+
+def make_parallel_client(args):
+    hosts, ports = args["hosts"], args["ports"]
+    kwargs = dict(user=args["user"], pkey=args["key"], num_retries=1, pool_size=max(10, len(hosts)))
+    if len(set(ports)) == 1:
+        return ParallelSSHClient(hosts, port=ports[0], **kwargs)
+    from pssh.config import HostConfig
+    host_config = [HostConfig(user=args["user"], port=p, private_key=args["key"]) for p in ports]
+    return ParallelSSHClient(hosts, host_config=host_config, **kwargs)
+
+
+def parallel(args):
+    client = make_parallel_client(args)
+    output = client.run_command(args["command"])
+    order = list(reversed(output)) if args.get("reverse") else list(output)
+    counted = {}
+    for host_out in order:
+        nlines, last = 0, None
+        for line in host_out.stdout:
+            nlines += 1
+            last = line
+        counted[id(host_out)] = (nlines, last)
+    client.join(output)
+    return [counted[id(ho)] + (ho.exit_code,) for ho in output]
+
+
+if __name__ == "__main__":
+    sys.exit(main(single, parallel, library=pssh))

@@ -1,0 +1,205 @@
+"""Peers (client libraries) and workloads of the benchmark.
+
+Adding one is one small function each:
+
+* a peer: ``@peer("name")`` on ``f(ctx) -> Peer`` (interpreter, driver script, environment);
+  ``f`` may prepare things (e.g. create a virtualenv) and is only called if the peer is selected.
+* a workload: ``@workload("name")`` on ``f(opts) -> Workload`` (driver mode, number of
+  connections, command, expected output).  Driver modes are ``latency`` and ``stream``
+  (see drivers/_common.py); a workload needing a new mode adds it to the drivers.
+"""
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DRIVERS = os.path.join(HERE, "drivers")
+PARALLEL_SSH_VENV = os.path.join(HERE, ".venv-parallel-ssh")
+PARALLEL_SSH_REQ = "parallel-ssh==2.16.0.post1"
+
+PEERS = {}
+WORKLOADS = {}
+
+
+@dataclass
+class Peer:
+    name: str
+    driver: str                                   # script in benchmarks/drivers/
+    python: str = sys.executable
+    env: Dict[str, Optional[str]] = field(default_factory=dict)  # None = remove the variable
+    check: str = ""                               # python code that must run for the peer to be usable
+    hint: str = ""                                # how to make it usable
+    library_under: Optional[str] = None           # the driver's imported library must live here
+    library_not_under: Optional[str] = None       # ... and not here
+
+    def environ(self):
+        env = dict(os.environ)
+        for key, value in self.env.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        return env
+
+    def command(self, args_json):
+        return [self.python, os.path.join(DRIVERS, self.driver), args_json]
+
+    def problem(self):
+        """None if usable, else a message saying why not and how to fix it."""
+        if not self.check:
+            return None
+        try:
+            proc = subprocess.run([self.python, "-c", self.check], env=self.environ(), cwd=DRIVERS,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return "%s (%s)" % (exc, self.hint)
+        if proc.returncode != 0:
+            last = (proc.stdout.decode(errors="replace").strip().splitlines() or ["?"])[-1]
+            return "%s -- %s" % (last, self.hint)
+        return None
+
+
+@dataclass
+class Workload:
+    name: str
+    mode: str                      # driver mode: "latency" or "stream"
+    connections: int               # number of simultaneous connections (hosts) needed
+    command: str
+    extra: Dict[str, object] = field(default_factory=dict)  # runs, expect_*, reverse, ...
+    timeout_scale: float = 1.0     # multiplies --timeout
+
+
+def peer(name):
+    def register(fn):
+        PEERS[name] = fn
+        return fn
+    return register
+
+
+def workload(name):
+    def register(fn):
+        WORKLOADS[name] = fn
+        return fn
+    return register
+
+
+# ---------------------------------------------------------------------------------------- peers
+
+def _ours(ctx, name, pure):
+    return Peer(name, "drv_pssh.py",
+                env={"PYTHONPATH": ROOT, "PSSH_PURE_PYTHON": "1" if pure else None},
+                check="import pssh.clients; from pssh.clients import ParallelSSHClient, SSHClient",
+                hint="pssh is not importable from %s yet (build it first)" % ROOT,
+                library_under=ROOT, library_not_under=PARALLEL_SSH_VENV)
+
+
+@peer("pssh")
+def peer_pssh(ctx):
+    """Our pssh (native ssh2 backend), imported from the repository."""
+    return _ours(ctx, "pssh", pure=False)
+
+
+@peer("pssh-pure")
+def peer_pssh_pure(ctx):
+    """Our pssh with PSSH_PURE_PYTHON=1 (pure-Python backend)."""
+    return _ours(ctx, "pssh-pure", pure=True)
+
+
+def ensure_parallel_ssh_venv(log=print):
+    """Create benchmarks/.venv-parallel-ssh with parallel-ssh installed, if not there yet."""
+    python = os.path.join(PARALLEL_SSH_VENV, "bin", "python")
+    marker = os.path.join(PARALLEL_SSH_VENV, ".installed-" + PARALLEL_SSH_REQ.replace("==", "-"))
+    if os.path.exists(marker):
+        return python
+    log("creating %s and installing %s ..." % (os.path.relpath(PARALLEL_SSH_VENV, ROOT), PARALLEL_SSH_REQ))
+    if not os.path.exists(python):
+        subprocess.run([sys.executable, "-m", "venv", PARALLEL_SSH_VENV], check=True)
+    subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    PARALLEL_SSH_REQ], check=True)
+    open(marker, "w").close()
+    return python
+
+
+@peer("parallel-ssh")
+def peer_parallel_ssh(ctx):
+    """parallel-ssh 2.16.0.post1 from PyPI, in benchmarks/.venv-parallel-ssh (made on demand)."""
+    try:
+        python = ensure_parallel_ssh_venv(ctx.log)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        python = os.path.join(PARALLEL_SSH_VENV, "bin", "python")
+        ctx.log("could not set up the parallel-ssh venv: %s" % exc)
+    # No PYTHONPATH: the venv's own ``pssh`` must be imported, never the repo's.
+    return Peer("parallel-ssh", "drv_pssh.py", python=python,
+                env={"PYTHONPATH": None, "PSSH_PURE_PYTHON": None},
+                check="from pssh.clients import ParallelSSHClient",
+                hint="%s -m venv %s && %s/bin/pip install %s" % (
+                    sys.executable, PARALLEL_SSH_VENV, PARALLEL_SSH_VENV, PARALLEL_SSH_REQ),
+                library_under=PARALLEL_SSH_VENV, library_not_under=os.path.join(ROOT, "pssh"))
+
+
+def _pip_peer(ctx, name, module, requirement):
+    p = Peer(name, "drv_%s.py" % module, env={"PYTHONPATH": None}, check="import " + module,
+             hint="install it with: %s -m pip install %s (or run with --install)" % (sys.executable, requirement))
+    if ctx.install and p.problem():
+        ctx.log("installing %s into %s" % (requirement, sys.prefix))
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                        requirement], check=False)
+    return p
+
+
+@peer("asyncssh")
+def peer_asyncssh(ctx):
+    """asyncssh: conn.run(cmd), result.stdout.splitlines()."""
+    return _pip_peer(ctx, "asyncssh", "asyncssh", "asyncssh")
+
+
+@peer("paramiko")
+def peer_paramiko(ctx):
+    """paramiko, one thread per host, exec_command + line iteration."""
+    return _pip_peer(ctx, "paramiko", "paramiko", "paramiko")
+
+
+# ------------------------------------------------------------------------------------ workloads
+
+@workload("latency")
+def wl_latency(opts):
+    """One host: connect, run ``echo hello``, read output and exit code, disconnect; repeated.
+    Reported wall/CPU are the median of the per-run values."""
+    return Workload("latency", "latency", 1, "echo hello",
+                    {"runs": opts.latency_runs, "expect_output": ["hello"]})
+
+
+def _heavy(name, opts, reverse):
+    n = opts.heavy_lines
+    return Workload(name, "stream", opts.heavy_hosts, "seq 1 %d" % n,
+                    {"expect_lines": n, "expect_last": str(n), "reverse": reverse})
+
+
+@workload("heavy_output")
+def wl_heavy_output(opts):
+    """N connections each running ``seq 1 L``; every line read through the public iterator."""
+    return _heavy("heavy_output", opts, reverse=False)
+
+
+@workload("heavy_output_reverse")
+def wl_heavy_output_reverse(opts):
+    """As heavy_output, hosts read in reverse order (shows reading is linear in any order)."""
+    return _heavy("heavy_output_reverse", opts, reverse=True)
+
+
+DEFAULT_PEERS = ["pssh", "parallel-ssh", "asyncssh", "paramiko"]
+DEFAULT_WORKLOADS = ["latency", "heavy_output", "heavy_output_reverse"]
+
+
+def select(kind, registry, names):
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        raise SystemExit("unknown %s: %s (known: %s)" % (kind, ", ".join(unknown), ", ".join(registry)))
+    return names
+
+
+__all__ = ["Peer", "Workload", "PEERS", "WORKLOADS", "peer", "workload", "select",
+           "DEFAULT_PEERS", "DEFAULT_WORKLOADS", "ROOT", "HERE"]

@@ -1,0 +1,292 @@
+"""Establishing one SSH connection: resolve, TCP connect, handshake, authenticate.
+
+Everything here is non-blocking on the gevent hub (no thread pool): the
+handshake's key exchange runs in this thread between socket waits, so the
+number of concurrent handshakes is bounded only by the caller's pool.
+"""
+import errno
+import ipaddress
+import logging
+import os
+import socket
+from time import monotonic
+
+import gevent
+from gevent.socket import getaddrinfo
+from ssh2.error_codes import LIBSSH2_ERROR_EAGAIN
+from ssh2.exceptions import SSH2Error
+from ssh2.session import LIBSSH2_FLAG_COMPRESS, Session
+
+from pssh._hub import WRITE, DeadlineExceeded, SocketWaiter
+from pssh.exceptions import (
+    AuthenticationError, ConnectionError, ConnectionRefusedError, HandshakeError,
+    NoIPv6AddressFoundError, PKeyFileError, Timeout, UnknownHostError)
+
+logger = logging.getLogger("pssh.single")
+
+__all__ = ["resolve", "open_socket", "handshake", "authenticate", "read_private_key"]
+
+_KEY_CACHE = {}
+
+
+def read_private_key(path):
+    """Bytes of the key file at ``path``, read once per (path, mtime, size)."""
+    path = os.path.normpath(os.path.expanduser(path))
+    try:
+        stat = os.stat(path)
+        cache_key = (path, stat.st_mtime_ns, stat.st_size)
+        data = _KEY_CACHE.get(cache_key)
+        if data is None:
+            with open(path, "rb") as key_file:
+                data = key_file.read()
+            if len(_KEY_CACHE) > 256:
+                _KEY_CACHE.clear()
+            _KEY_CACHE[cache_key] = data
+        return data
+    except OSError as exc:
+        raise PKeyFileError("Cannot read private key file %s: %s", path, exc.strerror or exc,
+                            cause=exc) from exc
+
+
+def resolve(host, port, ipv6_only, num_retries, retry_delay):
+    """Addresses of ``host`` to try, in resolver order (IP literals need no lookup)."""
+    try:
+        literal = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        literal = None
+    if literal is not None:
+        family = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
+        if ipv6_only and family != socket.AF_INET6:
+            raise NoIPv6AddressFoundError("No IPv6 address found for host %s - %s", host,
+                                          [host], host=host, port=port)
+        return [(family, (host, port, 0, 0) if family == socket.AF_INET6 else (host, port))]
+    attempts = max(num_retries, 1)
+    for attempt in range(1, attempts + 1):
+        try:
+            infos = getaddrinfo(host, port, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            break
+        except socket.gaierror as exc:
+            if attempt == attempts:
+                raise UnknownHostError("Unknown host %s - %s - retry %s/%s", host, exc.strerror
+                                       or str(exc), attempt, attempts,
+                                       host=host, port=port, cause=exc) from exc
+            gevent.sleep(retry_delay)
+    addresses = [(family, sockaddr) for family, _, _, _, sockaddr in infos]
+    if ipv6_only:
+        addresses = [addr for addr in addresses if addr[0] == socket.AF_INET6]
+        if not addresses:
+            raise NoIPv6AddressFoundError("No IPv6 address found for host %s - %s", host,
+                                          [sockaddr for _, sockaddr in infos],
+                                          host=host, port=port)
+    return addresses
+
+
+def open_socket(host, port, addresses, deadline):
+    """Connected non-blocking socket and its waiter; tries every address in order.
+
+    Raises the builtin-compatible :class:`ConnectionRefusedError` when every
+    address refused, or the last OSError otherwise (the caller retries).
+    """
+    refused = None
+    last_error = None
+    for family, sockaddr in addresses:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        waiter = SocketWaiter(sock)
+        try:
+            code = sock.connect_ex(sockaddr)
+            if code in (errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY):
+                try:
+                    waiter.wait(WRITE, deadline)
+                except DeadlineExceeded:
+                    raise socket.timeout("timed out connecting to %s" % (sockaddr[0],)) from None
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                raise OSError(code, os.strerror(code))
+            return sock, waiter
+        except OSError as exc:
+            waiter.close()
+            sock.close()
+            if exc.errno == errno.ECONNREFUSED:
+                refused = exc
+            else:
+                last_error = exc
+    if last_error is None and refused is not None:
+        raise ConnectionRefusedError(
+            "Connection refused by host %s:%s", host, port,
+            host=host, port=port, cause=refused)
+    raise last_error or OSError("no address to connect to")
+
+
+def call(session, waiter, func, args, deadline):
+    """Call a libssh2 function until it stops returning EAGAIN, waiting on the socket."""
+    while True:
+        rc = func(*args)
+        if rc.__class__ is int and rc == LIBSSH2_ERROR_EAGAIN:
+            waiter.wait(session.block_directions(), deadline)
+            continue
+        waiter.settle()
+        return rc
+
+
+def handshake(host, port, sock, waiter, compress, deadline):
+    session = Session()
+    session.set_blocking(False)
+    if compress:
+        session.flag(LIBSSH2_FLAG_COMPRESS)
+    try:
+        call(session, waiter, session.handshake, (sock,), deadline)
+    except DeadlineExceeded:
+        raise Timeout("SSH handshake with host %s:%s timed out", host, port,
+                      host=host, port=port) from None
+    except SSH2Error as exc:
+        raise HandshakeError("SSH handshake with host %s:%s failed - %s", host, port,
+                             _describe(exc), host=host, port=port, cause=exc) from exc
+    return session
+
+
+def _describe(exc):
+    text = str(exc)
+    return "%s%s" % (type(exc).__name__, ": " + text if text else "")
+
+
+def authenticate(client, session, waiter, deadline):
+    """Run the authentication chain of parallel-ssh 2.x on ``session``.
+
+    Order: the given ``pkey`` only, if set; otherwise the agent, the default
+    identity files, then password or keyboard-interactive.
+    """
+    user = client.user
+    errors = []
+
+    def attempt(label, func, *args):
+        try:
+            call(session, waiter, func, args, deadline)
+            return True
+        except DeadlineExceeded:
+            raise Timeout("Authentication with host %s:%s timed out", client.host, client.port,
+                          host=client.host, port=client.port) from None
+        except SSH2Error as exc:
+            errors.append("%s: %s" % (label, _describe(exc)))
+            logger.debug("[%s] %s authentication failed: %s", client.host, label, exc)
+            return False
+
+    passphrase = client.password or ""
+    if client.pkey is not None:
+        key = client.pkey if isinstance(client.pkey, bytes) else read_private_key(client.pkey)
+        if attempt("private key", session.userauth_publickey_frommemory, user, key, passphrase):
+            return
+        raise _auth_error(client, errors)
+    if client.allow_agent and os.environ.get("SSH_AUTH_SOCK"):
+        if _agent_auth(client, session, waiter, deadline, errors):
+            return
+    if client.identity_auth:
+        for path in client.IDENTITIES:
+            if not os.path.isfile(path):
+                continue
+            try:
+                key = read_private_key(path)
+            except PKeyFileError as exc:
+                errors.append("%s: %s" % (path, exc))
+                continue
+            if attempt(path, session.userauth_publickey_frommemory, user, key, passphrase):
+                return
+    if client.password is None:
+        if not errors:
+            errors.append("no authentication method available (no key, agent, identity file"
+                          " or password)")
+        raise _auth_error(client, errors)
+    if client.keyboard_interactive:
+        if attempt("keyboard-interactive", session.userauth_keyboardinteractive, user,
+                   client.password):
+            return
+    elif attempt("password", session.userauth_password, user, client.password):
+        return
+    raise _auth_error(client, errors)
+
+
+def _agent_auth(client, session, waiter, deadline, errors):
+    try:
+        agent = session.agent_init()
+        agent.connect()
+        agent.list_identities()
+        identities = agent.get_identities()
+    except SSH2Error as exc:
+        errors.append("agent: %s" % (_describe(exc),))
+        return False
+    try:
+        for identity in identities:
+            try:
+                call(session, waiter, agent.userauth, (client.user, identity), deadline)
+                return True
+            except SSH2Error as exc:
+                errors.append("agent key: %s" % (_describe(exc),))
+            except DeadlineExceeded:
+                raise Timeout("Agent authentication with host %s:%s timed out", client.host,
+                              client.port, host=client.host, port=client.port) from None
+        return False
+    finally:
+        try:
+            agent.disconnect()
+        except SSH2Error:
+            pass
+
+
+def _auth_error(client, errors):
+    cause = "; ".join(errors)
+    return AuthenticationError(
+        "Authentication error while connecting to %s:%s - %s - retry %s/%s",
+        client.host, client.port, cause, 1, client.num_retries,
+        host=client.host, port=client.port)
+
+
+def connect(client):
+    """Resolve, connect, handshake and authenticate ``client``; returns (sock, waiter, session).
+
+    DNS and TCP share one attempt counter; handshake failures reconnect and
+    continue it. Refused connections and authentication failures are final.
+    """
+    host, port = client.host, client.port
+    timeout = client.timeout or client.DEFAULT_CONNECT_TIMEOUT
+    attempts = max(client.num_retries or 1, 1)
+    addresses = resolve(host, port, client.ipv6_only, attempts, client.retry_delay)
+    for attempt in range(1, attempts + 1):
+        deadline = monotonic() + timeout
+        try:
+            sock, waiter = open_socket(host, port, addresses, deadline)
+        except ConnectionRefusedError:
+            raise
+        except OSError as exc:
+            if attempt == attempts:
+                raise ConnectionError(
+                    "Error connecting to host '%s:%s' - %s - retry %s/%s", host, port,
+                    exc.strerror or str(exc), attempt, attempts,
+                    host=host, port=port, cause=exc) from exc
+            gevent.sleep(client.retry_delay)
+            continue
+        try:
+            session = handshake(host, port, sock, waiter, client.compress, deadline)
+            authenticate(client, session, waiter, deadline)
+            return sock, waiter, session
+        except (HandshakeError, Timeout) as exc:
+            waiter.close()
+            _discard(sock)
+            if attempt == attempts:
+                raise
+            logger.debug("[%s] retrying after %s", host, exc)
+            gevent.sleep(client.retry_delay)
+        except BaseException:
+            waiter.close()
+            _discard(sock)
+            raise
+    raise AssertionError("unreachable")
+
+
+def _discard(sock):
+    # The Session object may still reference this socket; shut it down so any
+    # late libssh2 send fails, and let the fd close with the last reference.
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass

@@ -1,0 +1,173 @@
+"""The exception tree of pssh.
+
+Every error raised by the library derives from :class:`PSSHError` and, where
+one fits, from a builtin as well (``ConnectionError``, ``TimeoutError``), so
+that generic handlers keep working. The positional ``args`` keep the layouts
+of parallel-ssh 2.x (a ``%``-format string followed by its values); the
+structured attributes ``host``, ``port`` and ``cause`` carry the same facts
+for programs.
+"""
+import builtins
+
+__all__ = [
+    "PSSHError", "NoIPv6AddressFoundError", "UnknownHostError", "UnknownHostException",
+    "ConnectionError", "ConnectionErrorException", "ConnectionRefusedError",
+    "AuthenticationError", "AuthenticationException", "SSHError", "SSHException",
+    "HostArgumentError", "HostArgumentException", "SessionError", "HandshakeError",
+    "ConnectionLostError", "SFTPError", "SFTPIOError", "ProxyError", "Timeout",
+    "SCPError", "PKeyFileError", "ShellError", "HostConfigError", "InvalidAPIUseError",
+    "HostKeyError", "ResourceLimitError",
+]
+
+
+class PSSHError(Exception):
+    """Base of all pssh errors.
+
+    ``str()`` renders ``args[0] % args[1:]`` when the first argument is a
+    format string, which is how every raise site in pssh builds its message.
+    """
+
+    host = None
+    port = None
+    cause = None
+
+    def __init__(self, *args, host=None, port=None, cause=None):
+        super().__init__(*args)
+        if host is not None:
+            self.host = host
+        if port is not None:
+            self.port = port
+        if cause is not None:
+            self.cause = cause
+            self.__cause__ = cause
+
+    def __str__(self):
+        args = self.args
+        if len(args) >= 2 and isinstance(args[0], str):
+            try:
+                return args[0] % args[1:]
+            except (TypeError, ValueError):
+                # Extra structured args (e.g. join's finished/unfinished lists)
+                # follow the values the format string names.
+                wanted = args[0].count("%") - 2 * args[0].count("%%")
+                try:
+                    return args[0] % args[1:1 + wanted]
+                except (TypeError, ValueError):
+                    pass
+        if len(args) == 1:
+            return str(args[0])
+        return Exception.__str__(self)
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), self.args, self.host, self.port, self.cause))
+
+
+def _rebuild(cls, args, host, port, cause):
+    return cls(*args, host=host, port=port, cause=cause)
+
+
+class _OSErrorMixin:
+    # OSError's constructor reads args[0] as errno; ours are format strings,
+    # so restore the real meaning of errno/strerror after construction.
+    def __init__(self, *args, host=None, port=None, cause=None):
+        PSSHError.__init__(self, *args, host=host, port=port, cause=cause)
+        self.args = args
+        self.errno = getattr(cause, "errno", None)
+        self.strerror = str(self)
+
+    __str__ = PSSHError.__str__
+
+
+class NoIPv6AddressFoundError(PSSHError):
+    """``ipv6_only`` was requested and the host has no IPv6 address."""
+
+
+class UnknownHostError(PSSHError):
+    """The host name could not be resolved."""
+
+
+class ConnectionError(_OSErrorMixin, PSSHError, builtins.ConnectionError):
+    """The TCP connection could not be made or was lost."""
+
+
+class ConnectionRefusedError(ConnectionError, builtins.ConnectionRefusedError):
+    """Every address of the host refused the connection (never retried)."""
+
+
+class ConnectionLostError(ConnectionError):
+    """An established SSH connection broke (server died, socket closed)."""
+
+
+class AuthenticationError(PSSHError):
+    """No authentication method succeeded."""
+
+
+class SSHError(PSSHError):
+    """Generic SSH protocol error."""
+
+
+class HostArgumentError(PSSHError):
+    """Fewer ``host_args``/``copy_args`` than hosts."""
+
+
+class SessionError(PSSHError):
+    """Opening or using an SSH session or channel failed."""
+
+
+class HandshakeError(SessionError, ConnectionError):
+    """The SSH handshake with the server failed."""
+
+
+class SFTPError(PSSHError):
+    """SFTP session or remote file error."""
+
+
+class SFTPIOError(SFTPError):
+    """SFTP read, write or mkdir failure."""
+
+
+class ProxyError(PSSHError):
+    """Connecting through the proxy (bastion) failed."""
+
+
+class Timeout(_OSErrorMixin, PSSHError, builtins.TimeoutError):
+    """A configured timeout elapsed."""
+
+
+class SCPError(PSSHError):
+    """SCP transfer error."""
+
+
+class PKeyFileError(PSSHError):
+    """A private key file is missing or unreadable."""
+
+
+class ShellError(PSSHError):
+    """Writing to an interactive shell failed."""
+
+
+class HostConfigError(PSSHError):
+    """``host_config`` is not a list of :class:`pssh.config.HostConfig`."""
+
+
+class InvalidAPIUseError(PSSHError):
+    """The API was called with an impossible combination of arguments."""
+
+
+class HostKeyError(PSSHError):
+    """The server's host key is unknown, changed or revoked under the policy in force."""
+
+
+class ResourceLimitError(PSSHError, builtins.OSError):
+    """A process resource limit (open files) is too low for the requested work."""
+
+    __init__ = _OSErrorMixin.__init__
+    __str__ = PSSHError.__str__
+
+
+# 1.x and 2.x alias names
+UnknownHostException = UnknownHostError
+ConnectionErrorException = ConnectionError
+AuthenticationException = AuthenticationError
+SSHException = SSHError
+HostArgumentException = HostArgumentError

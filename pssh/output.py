@@ -1,0 +1,259 @@
+"""Command output: per-stream buffers, line iterators, stdin and HostOutput.
+
+One reader (the channel pump) fills two :class:`OutputBuffer` objects, one per
+stream. Line iterators consume them: every access to ``HostOutput.stdout``
+makes a new generator over the same buffer, so lines read by one iterator are
+gone for all (single consumer, as in parallel-ssh 2.x), and a partial line
+stays in the buffer between iterators. Memory is bounded by what has not been
+read yet.
+"""
+import logging
+import os
+from collections import deque
+from time import monotonic
+
+from gevent.event import Event
+
+from pssh.exceptions import Timeout
+
+__all__ = ["HostOutput", "HostOutputBuffers", "BufferData", "OutputBuffer", "Stdin",
+           "DEFAULT_DECODE_ERRORS"]
+
+logger = logging.getLogger("pssh")
+host_logger = logging.getLogger("pssh.host_logger")
+
+# Undecodable bytes become visible \xNN escapes instead of an exception that
+# would lose the rest of the output; set HostOutput.decode_errors = "strict"
+# for parallel-ssh's behaviour.
+DEFAULT_DECODE_ERRORS = "backslashreplace"
+
+
+class OutputBuffer:
+    """Bytes of one stream, written by the channel pump and read as lines.
+
+    ``data`` is appended to by the pump; ``lines`` holds decoded lines not
+    yet handed out. ``finished`` is set when the stream has ended (remote EOF
+    or failure); ``error`` then holds the failure, if any.
+    """
+
+    __slots__ = ("data", "lines", "event", "finished", "error")
+
+    def __init__(self):
+        self.data = bytearray()
+        self.lines = deque()
+        self.event = Event()
+        self.finished = False
+        self.error = None
+
+    def notify(self):
+        self.event.set()
+
+    def finish(self, error=None):
+        self.error = error
+        self.finished = True
+        self.event.set()
+
+    def take_lines(self, encoding, errors):
+        """Move complete lines from ``data`` to ``lines``; at the end also the last partial line."""
+        data = self.data
+        end = data.rfind(b"\n")
+        if end < 0:
+            if not (self.finished and data):
+                return
+            chunk = bytes(data)
+            data.clear()
+        else:
+            chunk = bytes(data[:end])
+            del data[:end + 1]
+            if self.finished and data:
+                chunk += b"\n" + bytes(data)
+                data.clear()
+        text = chunk.decode(encoding, errors)
+        parts = text.split("\n")
+        if "\r" in text:
+            parts = [part[:-1] if part.endswith("\r") else part for part in parts]
+        self.lines.extend(parts)
+
+    def read(self):
+        """All unread bytes (partial lines included), or None when there are none."""
+        if not self.data:
+            return None
+        chunk = bytes(self.data)
+        self.data.clear()
+        return chunk
+
+
+def iter_lines(buffer, output, prefix):
+    """Generator of decoded lines of ``buffer`` for ``output`` (see HostOutput.stdout)."""
+    read_timeout = output.read_timeout
+    idle_timeout = output.idle_timeout
+    started = monotonic()
+    lines = buffer.lines
+    log_lines = host_logger.isEnabledFor(logging.INFO)
+    host = output.host
+    while True:
+        if lines:
+            if log_lines:
+                while lines:
+                    line = lines.popleft()
+                    host_logger.info("[%s]%s\t%s", host, prefix, line)
+                    yield line
+            else:
+                while lines:
+                    yield lines.popleft()
+            continue
+        buffer.take_lines(output.encoding, output.decode_errors)
+        if lines:
+            continue
+        if buffer.finished:
+            if buffer.error is not None:
+                raise buffer.error
+            return
+        buffer.event.clear()
+        wait_for = _remaining(started, read_timeout, idle_timeout)
+        if not buffer.event.wait(wait_for):
+            if buffer.finished or buffer.data:
+                continue
+            raise _read_timeout(output, started, read_timeout, idle_timeout)
+
+
+def _remaining(started, read_timeout, idle_timeout):
+    limits = []
+    if read_timeout:
+        limits.append(max(0.0, started + read_timeout - monotonic()))
+    if idle_timeout:
+        limits.append(idle_timeout)
+    return min(limits) if limits else None
+
+
+def _read_timeout(output, started, read_timeout, idle_timeout):
+    if read_timeout and monotonic() - started >= read_timeout:
+        return Timeout("Read timeout of %s s reached reading output of host %s",
+                       read_timeout, output.host, host=output.host)
+    return Timeout("No output for %s s (idle_timeout) from host %s",
+                   idle_timeout, output.host, host=output.host)
+
+
+class BufferData:
+    """Compatibility container: the reader greenlet and the buffer of one stream."""
+
+    __slots__ = ("reader", "rw_buffer")
+
+    def __init__(self, reader, rw_buffer):
+        self.reader = reader
+        self.rw_buffer = rw_buffer
+
+
+class HostOutputBuffers:
+    """Compatibility container of the stdout and stderr :class:`BufferData`."""
+
+    __slots__ = ("stdout", "stderr")
+
+    def __init__(self, stdout, stderr):
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+class Stdin:
+    """Standard input of a remote command.
+
+    ``write`` sends all of the data (str is encoded with the output's
+    encoding); ``close`` (alias ``send_eof``) sends end-of-file so that
+    commands reading stdin to the end can finish.
+    """
+
+    __slots__ = ("_channel", "_client", "_encoding")
+
+    def __init__(self, channel, client, encoding="utf-8"):
+        self._channel = channel
+        self._client = client
+        self._encoding = encoding
+
+    def write(self, data):
+        if isinstance(data, str):
+            data = data.encode(self._encoding)
+        return self._client._write_channel(self._channel, data)
+
+    def flush(self):
+        """Nothing is buffered client-side: ``write`` returns once libssh2 took all bytes."""
+
+    def close(self):
+        self._client._send_eof(self._channel)
+
+    send_eof = close
+
+
+class HostOutput:
+    """Output of one command on one host.
+
+    ``stdout``/``stderr`` return a new line generator on each access over a
+    shared buffer; ``exit_code`` is None until the command has finished (EOF,
+    exit status and channel close all done).
+    """
+
+    __slots__ = ("host", "channel", "stdin", "client", "alias", "exception", "encoding",
+                 "read_timeout", "idle_timeout", "decode_errors", "buffers",
+                 "fully_qualified_command", "_state", "__weakref__")
+
+    def __init__(self, host, channel, stdin, client, alias=None, exception=None,
+                 encoding="utf-8", read_timeout=None, buffers=None,
+                 fully_qualified_command=None, idle_timeout=None,
+                 decode_errors=DEFAULT_DECODE_ERRORS, _state=None):
+        self.host = host
+        self.channel = channel
+        self.stdin = stdin
+        self.client = client
+        self.alias = alias
+        self.exception = exception
+        self.encoding = encoding
+        self.read_timeout = read_timeout
+        self.idle_timeout = idle_timeout
+        self.decode_errors = decode_errors
+        self.buffers = buffers
+        self.fully_qualified_command = fully_qualified_command
+        self._state = _state
+
+    @property
+    def stdout(self):
+        if self.client is None or self.buffers is None:
+            return None
+        return iter_lines(self.buffers.stdout.rw_buffer, self, "")
+
+    @property
+    def stderr(self):
+        if self.client is None or self.buffers is None:
+            return None
+        return iter_lines(self.buffers.stderr.rw_buffer, self, "\t[err]")
+
+    @property
+    def exit_code(self):
+        if self.client is None or self._state is None:
+            return None
+        return self._state.exit_code
+
+    @property
+    def exit_signal(self):
+        """Name of the signal that killed the remote command (e.g. ``"KILL"``), else None."""
+        if self._state is None:
+            return None
+        return self._state.exit_signal
+
+    @property
+    def finished(self):
+        """True once the command ended and its exit status is final."""
+        return self._state is not None and self._state.done.is_set()
+
+    def __repr__(self):
+        return os.linesep.join((
+            "\thost=%s" % (self.host,),
+            "\talias=%s" % (self.alias,),
+            "\texit_code=%s" % (self.exit_code,),
+            "\tchannel=%s" % (self.channel,),
+            "\texception=%s" % (self.exception,),
+            "\tencoding=%s" % (self.encoding,),
+            "\tread_timeout=%s" % (self.read_timeout,),
+            "\tfully_qualified_command=%s" % (self.fully_qualified_command,),
+        ))
+
+    __str__ = __repr__
+

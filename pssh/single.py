@@ -1,0 +1,413 @@
+"""SSHClient: one SSH connection to one host.
+
+Ownership runs output → channel → session → socket: a :class:`HostOutput`
+holds its client, the channel pump holds the channel, a channel holds its
+session, and the session holds the socket. Closing goes in that order and
+the socket's file descriptor is released only together with the libssh2
+session, so libssh2 never writes to a descriptor that was reused.
+"""
+import getpass
+import logging
+import os
+import warnings
+import weakref
+
+import gevent
+import gevent.event
+from ssh2.error_codes import LIBSSH2_ERROR_CHANNEL_CLOSED
+from ssh2.exceptions import SSH2Error
+from ssh2.utils import handle_error_codes
+
+from pssh import _connect
+from pssh._backend import backend
+from pssh._hub import DeadlineExceeded, WaiterClosed, deadline_after
+from pssh.constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, RETRY_DELAY
+from pssh.exceptions import (
+    ConnectionLostError, InvalidAPIUseError, PKeyFileError, ProxyError, SessionError, Timeout)
+from pssh.output import (
+    DEFAULT_DECODE_ERRORS, BufferData, HostOutput, HostOutputBuffers, OutputBuffer, Stdin)
+from pssh.shell import InteractiveShell
+
+__all__ = ["SSHClient", "logger"]
+
+logger = logging.getLogger("pssh.single")
+
+_SOCKET_ERRORS = frozenset((-1, -7, -13, -43, -45))  # SOCKET_NONE/SEND/DISCONNECT/RECV, BAD_SOCKET
+
+
+def _validate_pkey(pkey):
+    if pkey is None or isinstance(pkey, bytes):
+        return pkey
+    if not isinstance(pkey, str):
+        raise TypeError("pkey must be a file path (str) or key data (bytes), not %s"
+                        % type(pkey).__name__)
+    path = os.path.normpath(os.path.expanduser(pkey))
+    if not os.path.isfile(path):
+        raise PKeyFileError("File %s does not exist", path)
+    if not os.access(path, os.R_OK):
+        raise PKeyFileError("File %s is not readable", path)
+    return path
+
+
+class _ChannelState:
+    """What the pump of one channel produced: buffers, exit status, completion."""
+
+    __slots__ = ("channel", "stdout", "stderr", "pump", "done", "exit_code", "exit_signal",
+                 "error", "closing")
+
+    def __init__(self, channel):
+        self.channel = channel
+        self.stdout = OutputBuffer()
+        self.stderr = OutputBuffer()
+        self.pump = None
+        self.done = gevent.event.Event()
+        self.exit_code = None
+        self.exit_signal = None
+        self.error = None
+        self.closing = False
+
+    def on_data(self):
+        self.stdout.event.set()
+        self.stderr.event.set()
+
+
+class SSHClient:
+    """One authenticated SSH connection; see README.rst for the options."""
+
+    IDENTITIES = tuple(os.path.expanduser("~/.ssh/%s" % name) for name in (
+        "id_rsa", "id_dsa", "identity", "id_ecdsa", "id_ed25519"))
+    DEFAULT_CONNECT_TIMEOUT = DEFAULT_CONNECT_TIMEOUT
+
+    def __init__(self, host, user=None, password=None, port=None, pkey=None, alias=None,
+                 num_retries=DEFAULT_RETRIES, retry_delay=RETRY_DELAY, allow_agent=True,
+                 timeout=None, forward_ssh_agent=False, proxy_host=None, proxy_port=None,
+                 proxy_pkey=None, proxy_user=None, proxy_password=None,
+                 _auth_thread_pool=True, keepalive_seconds=60, identity_auth=True,
+                 ipv6_only=False, compress=False, keyboard_interactive=False):
+        if keyboard_interactive and password is None:
+            raise InvalidAPIUseError("keyboard_interactive=True requires a password")
+        self.host = host
+        self.alias = alias
+        self.user = user or getpass.getuser()
+        self.password = password
+        self.port = port or 22
+        self.pkey = _validate_pkey(pkey)
+        self.num_retries = num_retries
+        self.retry_delay = retry_delay
+        self.allow_agent = allow_agent
+        self.timeout = timeout or None
+        self.forward_ssh_agent = forward_ssh_agent
+        self.keepalive_seconds = keepalive_seconds
+        self.identity_auth = identity_auth
+        self.ipv6_only = ipv6_only
+        self.compress = compress
+        self.keyboard_interactive = keyboard_interactive
+        self.proxy_host = proxy_host
+        self.proxy_port = proxy_port
+        self.proxy_user = proxy_user
+        self.proxy_password = proxy_password
+        self.proxy_pkey = _validate_pkey(proxy_pkey)
+        self.session = None
+        self.sock = None
+        self._waiter = None
+        self._keepalive = None
+        self._channels = {}
+        self._closed = False
+        if proxy_host is not None:
+            raise ProxyError("Proxy connections (proxy_host=%s) are not supported by this "
+                             "version of pssh", proxy_host, host=host, port=self.port)
+        self._connect()
+
+    # connection -----------------------------------------------------------
+
+    def _connect(self):
+        self.sock, self._waiter, self.session = _connect.connect(self)
+        self.configure_keepalive()
+
+    def auth(self):
+        """Authenticate the connected session again with the configured methods."""
+        deadline = deadline_after(self.timeout or self.DEFAULT_CONNECT_TIMEOUT)
+        _connect.authenticate(self, self.session, self._waiter, deadline)
+
+    def configure_keepalive(self):
+        """Start libssh2 keepalives every ``keepalive_seconds`` (0/None: off)."""
+        if not self.keepalive_seconds:
+            return
+        self.session.keepalive_config(False, int(self.keepalive_seconds))
+        loop = gevent.get_hub().loop
+        timer = loop.timer(self.keepalive_seconds, self.keepalive_seconds)
+        # The timer must not keep the client alive: it holds a weak reference.
+        timer.start(_send_keepalive, weakref.ref(self))
+        self._keepalive = timer
+
+    def _call(self, func, *args, deadline=None, what="operation"):
+        if self._closed:
+            raise SessionError("Client for host %s:%s is closed", self.host, self.port,
+                               host=self.host, port=self.port)
+        try:
+            return _connect.call(self.session, self._waiter, func, args, deadline)
+        except DeadlineExceeded:
+            raise Timeout("%s on host %s:%s timed out", what, self.host, self.port,
+                          host=self.host, port=self.port) from None
+        except WaiterClosed as exc:
+            raise SessionError("Client for host %s:%s was closed during %s", self.host,
+                               self.port, what, host=self.host, port=self.port,
+                               cause=exc) from None
+        except SSH2Error as exc:
+            raise self._ssh_error(what, exc) from exc
+
+    def _ssh_error(self, what, exc, code=None):
+        if code is None:
+            from pssh._pure import error_code
+            code = error_code(exc)
+        detail = "%s%s" % (type(exc).__name__, ": %s" % exc if str(exc) else "")
+        if code in _SOCKET_ERRORS:
+            return ConnectionLostError("Connection to host %s:%s lost during %s - %s",
+                                       self.host, self.port, what, detail,
+                                       host=self.host, port=self.port, cause=exc)
+        return SessionError("%s failed on host %s:%s - %s", what, self.host, self.port, detail,
+                            host=self.host, port=self.port, cause=exc)
+
+    def _code_error(self, what, code):
+        try:
+            handle_error_codes(code)
+            exc = SSH2Error("libssh2 error %s" % code)
+        except SSH2Error as raised:
+            exc = raised
+        return self._ssh_error(what, exc, code)
+
+    # channels and commands ----------------------------------------------
+
+    def open_session(self):
+        """A new session channel (``ssh2.channel.Channel``)."""
+        deadline = deadline_after(self.timeout)
+        return self._call(self.session.open_session, deadline=deadline, what="Opening a channel")
+
+    def execute(self, cmd, use_pty=False, channel=None):
+        """Deprecated: run ``cmd`` on a (new) channel and return the channel."""
+        warnings.warn("SSHClient.execute is deprecated, use run_command", DeprecationWarning,
+                      stacklevel=2)
+        channel = channel or self.open_session()
+        if use_pty:
+            self._call(channel.pty, what="PTY request")
+        self._call(channel.execute, cmd, what="Command execution")
+        return channel
+
+    def _build_command(self, command, sudo, user, shell):
+        if not (sudo or user or shell):
+            return command
+        shell = shell or "$SHELL -c"
+        wrapped = "%s '%s'" % (shell, command)
+        if user:
+            return "sudo -u %s -S %s" % (user, wrapped)
+        if sudo:
+            return "sudo -S %s" % (wrapped,)
+        return wrapped
+
+    def run_command(self, command, sudo=False, user=None, use_pty=False, shell=None,
+                    encoding="utf-8", timeout=None, read_timeout=None, idle_timeout=None):
+        """Start ``command`` and return its :class:`HostOutput` without waiting for it."""
+        fqc = self._build_command(command, sudo, user, shell).encode(encoding)
+        deadline = deadline_after(self.timeout)
+        channel = self._call(self.session.open_session, deadline=deadline,
+                             what="Opening a channel")
+        if use_pty:
+            self._call(channel.pty, deadline=deadline, what="PTY request")
+        self._call(channel.execute, fqc, deadline=deadline, what="Command execution")
+        return self._start_output(channel, encoding, read_timeout or timeout, idle_timeout,
+                                  fqc)
+
+    def _start_output(self, channel, encoding, read_timeout, idle_timeout, fqc):
+        state = _ChannelState(channel)
+        state.pump = gevent.spawn(self._pump, state)
+        self._channels[id(channel)] = state
+        buffers = HostOutputBuffers(BufferData(state.pump, state.stdout),
+                                    BufferData(state.pump, state.stderr))
+        output = HostOutput(self.host, channel, Stdin(channel, self, encoding), self,
+                            alias=self.alias, encoding=encoding, read_timeout=read_timeout,
+                            buffers=buffers, fully_qualified_command=fqc,
+                            idle_timeout=idle_timeout, decode_errors=DEFAULT_DECODE_ERRORS,
+                            _state=state)
+        weakref.finalize(output, self._channels.pop, id(channel), None)
+        return output
+
+    def _pump(self, state):
+        channel = state.channel
+        error = None
+        try:
+            rc = backend.pump_channel(self.session, channel, state.stdout.data,
+                                      state.stderr.data, self._waiter, state.on_data)
+            if rc != 0 and not (state.closing and rc == LIBSSH2_ERROR_CHANNEL_CLOSED):
+                raise self._code_error("Reading command output", rc)
+            self._finish_channel(state)
+        except WaiterClosed as exc:
+            error = SessionError("Client for host %s:%s was closed while the command ran",
+                                 self.host, self.port, host=self.host, port=self.port,
+                                 cause=exc)
+        except Exception as exc:  # noqa: BLE001 - stored and re-raised to readers
+            error = exc
+        finally:
+            if self._waiter is not None:
+                self._waiter.settle()
+            state.error = error
+            state.stdout.finish(error)
+            state.stderr.finish(error)
+            state.done.set()
+
+    def _finish_channel(self, state):
+        channel = state.channel
+        deadline = deadline_after(self.timeout or self.DEFAULT_CONNECT_TIMEOUT)
+        if not state.closing:
+            state.closing = True
+            self._call(channel.close, deadline=deadline, what="Closing the channel")
+        self._call(channel.wait_closed, deadline=deadline, what="Waiting for channel close")
+        signal_name = channel.get_exit_signal()[1]
+        if signal_name:
+            state.exit_signal = signal_name.decode("ascii", "replace")
+            state.exit_code = _signal_exit_code(state.exit_signal)
+        else:
+            state.exit_code = channel.get_exit_status()
+
+    def _state(self, channel):
+        return self._channels.get(id(channel))
+
+    def _write_channel(self, channel, data, deadline=None):
+        if self._closed:
+            raise SessionError("Client for host %s:%s is closed", self.host, self.port,
+                               host=self.host, port=self.port)
+        wait = self._waiter.bind(deadline)
+        try:
+            rc = backend.write_all(self.session, channel, data, 0, wait)
+        except DeadlineExceeded:
+            raise Timeout("Writing to host %s:%s timed out", self.host, self.port,
+                          host=self.host, port=self.port) from None
+        finally:
+            self._waiter.settle()
+        if rc < 0:
+            raise self._code_error("Writing to the channel", rc)
+        return rc
+
+    def _send_eof(self, channel):
+        self._call(channel.send_eof, deadline=deadline_after(self.timeout),
+                   what="Sending EOF")
+
+    def wait_finished(self, host_output, timeout=None):
+        """Wait until the command of ``host_output`` finished: EOF, exit status, channel closed."""
+        if not isinstance(host_output, HostOutput):
+            raise ValueError("%s is not a HostOutput" % (host_output,))
+        state = host_output._state
+        if host_output.channel is None or state is None:
+            return
+        if not state.done.wait(timeout):
+            raise Timeout("Timeout of %s s waiting for the command on host %s to finish",
+                          timeout, self.host, host=self.host, port=self.port)
+        if state.error is not None:
+            raise state.error
+
+    def finished(self, channel):
+        """True once the command on ``channel`` has finished (None without a channel)."""
+        if channel is None:
+            return None
+        state = self._state(channel)
+        if state is None:
+            return channel.eof()
+        return state.done.is_set()
+
+    def get_exit_status(self, channel):
+        """Exit status of the command on ``channel``; None until it finished."""
+        if channel is None:
+            return None
+        state = self._state(channel)
+        if state is None:
+            return channel.get_exit_status() if channel.eof() else None
+        return state.exit_code
+
+    def close_channel(self, channel):
+        """Close ``channel`` (with a PTY this ends the remote command)."""
+        state = self._state(channel)
+        if state is not None:
+            if state.closing:
+                return
+            state.closing = True
+        self._call(channel.close, deadline=deadline_after(self.timeout),
+                   what="Closing the channel")
+
+    def open_shell(self, encoding="utf-8", read_timeout=None):
+        """An :class:`InteractiveShell` on a new channel (no PTY)."""
+        deadline = deadline_after(self.timeout)
+        channel = self._call(self.session.open_session, deadline=deadline,
+                             what="Opening a channel")
+        self._call(channel.shell, deadline=deadline, what="Starting a shell")
+        output = self._start_output(channel, encoding, read_timeout, None, None)
+        return InteractiveShell(channel, self, encoding=encoding, read_timeout=read_timeout,
+                                output=output)
+
+    def read_output_buffer(self, output_buffer, prefix=None, callback=None, callback_args=None,
+                           encoding="utf-8"):
+        """Decode, log and yield lines of an iterable of raw lines (2.x helper)."""
+        from pssh.output import host_logger
+        for line in output_buffer:
+            text = line.decode(encoding, DEFAULT_DECODE_ERRORS) if isinstance(line, bytes) \
+                else line
+            host_logger.info("[%s]%s\t%s", self.host, prefix or "", text)
+            yield text
+        if callback is not None:
+            callback(*(callback_args or ()))
+
+    # lifecycle ------------------------------------------------------------
+
+    def disconnect(self):
+        """Deprecated no-op kept for 2.x compatibility; use :meth:`close`."""
+        warnings.warn("SSHClient.disconnect is a no-op; use close() or a with block",
+                      DeprecationWarning, stacklevel=2)
+
+    def close(self):
+        """Close every channel, then the session, then the socket."""
+        if self._closed or self.session is None:
+            self._closed = True
+            return
+        self._closed = True
+        if self._keepalive is not None:
+            self._keepalive.close()
+            self._keepalive = None
+        session, waiter = self.session, self._waiter
+        try:
+            _connect.call(session, waiter, session.disconnect, (),
+                          deadline_after(min(self.timeout or 5, 5)))
+        except (SSH2Error, DeadlineExceeded, WaiterClosed):
+            pass
+        waiter.close(ConnectionLostError("Client for host %s:%s was closed", self.host,
+                                         self.port, host=self.host, port=self.port))
+        _connect._discard(self.sock)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __del__(self):
+        timer = getattr(self, "_keepalive", None)
+        if timer is not None:
+            timer.close()
+
+
+def _send_keepalive(client_ref):
+    client = client_ref()
+    if client is None or client._closed or client._waiter.sending:
+        # A send in progress must be completed by its own caller first.
+        return
+    try:
+        client.session.keepalive_send()
+    except SSH2Error:
+        pass
+
+
+def _signal_exit_code(name):
+    import signal
+    try:
+        return 128 + int(signal.Signals["SIG" + name.upper()])
+    except KeyError:
+        return 255
+
+

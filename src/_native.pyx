@@ -1,0 +1,34 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: cdivision=True, embedsignature=True
+"""pssh._native: C hot loops for the pssh "native" backend.
+
+Same API as pssh._pure.  Operates on ssh2-python objects by reading their
+raw libssh2 pointers and calling the libssh2 copy ssh2-python loaded (see
+libssh2_table.pxi).  Importing runs a self-check and raises ImportError on
+any mismatch so the backend selector can fall back to the pure backend.
+
+No gevent here on purpose: blocking is delegated to the `wait` callable the
+caller passes, so this module stays event-loop agnostic.
+"""
+
+cdef enum:
+    # From libssh2.h (not available here); part of libssh2's stable ABI.
+    # A C constant so the hot-loop comparisons stay in C.
+    _EAGAIN = -37
+
+BACKEND_NAME = "native"
+LIBSSH2_ERROR_EAGAIN = _EAGAIN
+
+# Order matters: later parts use names declared by earlier ones.
+include "ssh2_objects.pxi"     # layouts, cached types, pointer extraction
+include "libssh2_table.pxi"    # dlsym'd function table + self_check_info()
+include "read.pxi"             # pump_channel()
+include "write.pxi"            # write_all()
+# Future: include "sftp.pxi", "scp.pxi"
+
+# API parity with pssh._pure: mapping ssh2-python exceptions to libssh2 codes
+# is not a hot path, so reuse the single pure definition instead of a copy.
+from pssh._pure import error_code
+
+# Bind libssh2 and run the self-check; raises ImportError on any failure.
+_init_libssh2_api()
