@@ -49,11 +49,14 @@ def ipv6_available():
         return False
 
 
+PROBE_BANNER = b"SSH-2.0-embedded_server_probe\r\n"
+
+
 def read_banner(ip, port, timeout=1.0):
     """Connect and return the server's identification line (bytes), or None if not (yet) served.
 
-    Only a line starting with ``SSH-2.0-`` (or ``SSH-1.99-``) counts. The probe closes the socket
-    without sending a banner of its own.
+    Only a line starting with ``SSH-2.0-`` (or ``SSH-1.99-``) counts. The probe answers with an
+    identification line of its own before closing, so sshd does not log an error for it.
     """
     deadline = time.monotonic() + timeout
     try:
@@ -76,6 +79,10 @@ def read_banner(ip, port, timeout=1.0):
             data += chunk
         for line in data.split(b"\n"):
             if line.startswith((b"SSH-2.0-", b"SSH-1.99-")):
+                try:
+                    sock.sendall(PROBE_BANNER)
+                except OSError:
+                    pass
                 return line.rstrip(b"\r")
         return None
     finally:

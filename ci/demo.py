@@ -1,0 +1,57 @@
+"""The demo: run a command on many hosts (embedded OpenSSH servers on loopback) with pssh.
+
+    python ci/demo.py --hosts 100 --command 'uname -n; echo "load: $(cut -d" " -f1 /proc/loadavg)"'
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from embedded_server import ServerFarm, make_user_key  # noqa: E402
+
+import pssh  # noqa: E402
+from pssh.clients import ParallelSSHClient  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=100, help="number of hosts (default 100)")
+    parser.add_argument("--servers", type=int, default=None,
+                        help="sshd servers to start (default: one per host, at most 100)")
+    parser.add_argument("--command", default='echo "hello from $(echo $SSH_CONNECTION | '
+                        'cut -d" " -f3)"; exit $((RANDOM % 2))')
+    args = parser.parse_args()
+    servers = args.servers or min(args.hosts, 100)
+    workdir = tempfile.mkdtemp(prefix="pssh-demo-")
+    key = make_user_key(workdir)
+    started = time.monotonic()
+    with ServerFarm(servers, authorized_keys=[key.public], shared_host_key=True) as farm:
+        farm_ready = time.monotonic()
+        hosts = [farm.hosts[i % servers] for i in range(args.hosts)]
+        print("%d sshd servers on %s..%s port %d ready in %.2f s (pssh %s, %s backend)" % (
+            servers, farm.hosts[0], farm.hosts[-1], farm.port, farm_ready - started,
+            pssh.__version__, pssh.backend_name()))
+        client = ParallelSSHClient(hosts, port=farm.port, pkey=key.private, num_retries=1,
+                                   timeout=30, pool_size=max(100, args.hosts))
+        begin = time.monotonic()
+        output = client.run_command(args.command, stop_on_errors=False)
+        client.join()
+        elapsed = time.monotonic() - begin
+        failures = 0
+        for host_out in output:
+            if host_out.exception is not None:
+                failures += 1
+                print("%-12s FAILED: %s" % (host_out.host, host_out.exception))
+                continue
+            lines = list(host_out.stdout) + ["[err] " + line for line in host_out.stderr]
+            print("%-12s exit=%s  %s" % (host_out.host, host_out.exit_code, " | ".join(lines)))
+        client.close()
+        print("ran on %d hosts in %.2f s (%d failed)" % (len(hosts), elapsed, failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
