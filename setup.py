@@ -56,28 +56,36 @@ def native_extensions():
         print("pssh: not building pssh._native (%s); pure-Python backend "
               "only" % reason, file=sys.stderr)
         return []
-    # Relative paths: setuptools requires them for sdist/wheel building.
-    depends = sorted(os.path.relpath(p, HERE) for p in
-                     glob.glob(os.path.join(HERE, "src", "*.pxi"))
-                     + glob.glob(os.path.join(HERE, "src", "*.h")))
+    # Relative paths (setuptools wants them).  Listing the .pyx/.pxi/.h as
+    # depends also makes setuptools ship them in the sdist.
+    depends = sorted(os.path.relpath(p, HERE) for pattern in
+                     ("*.pyx", "*.pxi", "*.h")
+                     for p in glob.glob(os.path.join(HERE, "src", pattern)))
     libraries = ["dl"] if sys.platform.startswith("linux") else []
+    pyx = os.path.join("src", "_native.pyx")
+    c_source = os.path.join("src", "_native.c")
     try:
         from Cython.Build import cythonize
     except ImportError:
-        # sdists carry the generated C (setuptools adds ext sources), so a
-        # build without Cython can still compile it.
-        c_source = os.path.join("src", "_native.c")
-        if not os.path.exists(os.path.join(HERE, c_source)):
-            raise RuntimeError(
-                "Cython>=3.0 is required to build pssh._native "
-                "(or set PSSH_PURE_PYTHON_BUILD=1 to skip it)")
-        return [Extension("pssh._native", [c_source], include_dirs=["src"],
-                          depends=depends, libraries=libraries)]
-    ext = Extension("pssh._native", [os.path.join("src", "_native.pyx")],
-                    include_dirs=["src"], depends=depends,
-                    libraries=libraries)
-    return cythonize([ext], compiler_directives={"language_level": "3"},
-                     include_path=["src"])
+        cythonize = None
+    if cythonize is not None and os.path.exists(os.path.join(HERE, pyx)):
+        ext = Extension("pssh._native", [pyx], include_dirs=["src"],
+                        depends=depends, libraries=libraries)
+        exts = cythonize([ext], compiler_directives={"language_level": "3"},
+                         include_path=["src"])
+        for e in exts:
+            # cythonize recomputes depends (its .pxi/.h only); keep the .pyx
+            # so the sdist can re-cythonize instead of using stale C.
+            e.depends = sorted(set(e.depends) | set(depends))
+        return exts
+    # No Cython: sdists carry the generated C (setuptools ships the
+    # cythonized ext sources), so it can still be compiled.
+    if not os.path.exists(os.path.join(HERE, c_source)):
+        raise RuntimeError(
+            "Cython>=3.0 is required to build pssh._native "
+            "(or set PSSH_PURE_PYTHON_BUILD=1 to skip it)")
+    return [Extension("pssh._native", [c_source], include_dirs=["src"],
+                      depends=depends, libraries=libraries)]
 
 
 long_description, long_description_type = read_long_description()

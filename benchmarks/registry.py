@@ -34,6 +34,7 @@ class Peer:
     hint: str = ""                                # how to make it usable
     library_under: Optional[str] = None           # the driver's imported library must live here
     library_not_under: Optional[str] = None       # ... and not here
+    expect: Dict[str, str] = field(default_factory=dict)  # driver result fields that must match
 
     def environ(self):
         env = dict(os.environ)
@@ -93,7 +94,8 @@ def _ours(ctx, name, pure):
                 env={"PYTHONPATH": ROOT, "PSSH_PURE_PYTHON": "1" if pure else None},
                 check="import pssh.clients; from pssh.clients import ParallelSSHClient, SSHClient",
                 hint="pssh is not importable from %s yet (build it first)" % ROOT,
-                library_under=ROOT, library_not_under=PARALLEL_SSH_VENV)
+                library_under=ROOT, library_not_under=PARALLEL_SSH_VENV,
+                expect={"backend": "pure" if pure else "native"})
 
 
 @peer("pssh")

@@ -122,7 +122,7 @@ def run_one(peer, wl, servers, timeout):
     hosts, ports = servers.endpoints(wl.connections)
     args = dict(wl.extra, mode=wl.mode, hosts=hosts, ports=ports, user=servers.user,
                 key=servers.key.private, command=wl.command)
-    rec = {"peer": peer.name, "workload": wl.name, "timeout": timeout}
+    rec = {"peer": peer.name, "workload": wl.name, "timeout": timeout, "loadavg_before": os.getloadavg()[0]}
     t0 = time.perf_counter()
     proc = subprocess.Popen(peer.command(json.dumps(args)), cwd=DRIVERS, env=peer.environ(),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -152,6 +152,9 @@ def run_one(peer, wl, servers, timeout):
     if peer.library_under and not _under(lib, peer.library_under) or \
             peer.library_not_under and _under(lib, peer.library_not_under):
         rec.update(status="error", error="driver imported the wrong library: %s" % lib)
+    for key, want in peer.expect.items():
+        if result.get(key, want) != want:
+            rec.update(status="error", error="driver ran with %s=%r, expected %r" % (key, result.get(key), want))
     return rec
 
 

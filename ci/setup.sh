@@ -38,7 +38,11 @@ else
         die "missing ${missing[*]} and not root (no password-less sudo): install them first"
     fi
     export DEBIAN_FRONTEND=noninteractive
-    "${SUDO[@]}" apt-get update -q
+    for attempt in 1 2 3; do
+        "${SUDO[@]}" apt-get update -q && break
+        [ "$attempt" = 3 ] && die "apt-get update failed 3 times"
+        echo "apt-get update failed (attempt $attempt), retrying in 5 s"; sleep 5
+    done
     "${SUDO[@]}" apt-get install -y -q --no-install-recommends openssh-server openssh-client "${missing[@]}"
     have_sshd || die "sshd still missing after apt-get install"
     echo "installed: $(/usr/sbin/sshd -V 2>&1 | head -n1 || true)"

@@ -99,6 +99,20 @@ def _key_path(key):
     return key
 
 
+def login_user():
+    """The account the servers log clients in as.
+
+    As root this is the unprivileged test user of :func:`ensure_password_user`
+    (created on first use): root's own shell start-up files (pyenv, for one)
+    can add hundreds of milliseconds and lock contention to every command and
+    would distort tests and benchmarks. ``PSSH_TEST_LOGIN_AS_ROOT=1`` keeps root.
+    """
+    if os.geteuid() != 0 or os.environ.get("PSSH_TEST_LOGIN_AS_ROOT") == "1":
+        return getpass.getuser()
+    from embedded_server.users import ensure_password_user
+    return ensure_password_user()[0]
+
+
 def _account_locked(user):
     """True if ``user``'s shadow entry is locked ('!...'): sshd with UsePAM no refuses it."""
     try:
@@ -133,7 +147,7 @@ class OpenSSHServer(object):
                  log_level=None, sshd=None):
         self.listen_ip = listen_ip
         self.port = int(port) if port else free_port(listen_ip)
-        self.user = getpass.getuser()
+        self.user = login_user()
         self.authorized_keys = [_key_path(k) for k in authorized_keys or ()]
         self.host_key_kind = host_key_kind
         self.extra_config = extra_config

@@ -48,6 +48,7 @@ def pump_channel(session, channel, out, err, wait, on_data):
     """
     eagain = LIBSSH2_ERROR_EAGAIN
     read_ex = channel.read_ex
+    rechecked = False
     while True:
         appended = False
         try:
@@ -66,6 +67,7 @@ def pump_channel(session, channel, out, err, wait, on_data):
                 on_data()
             return error_code(exc)
         if appended:
+            rechecked = False
             on_data()
         if rc_out < 0 and rc_out != eagain:
             return rc_out
@@ -73,8 +75,15 @@ def pump_channel(session, channel, out, err, wait, on_data):
             return rc_err
         if rc_out == 0 and rc_err == 0 and channel.eof():
             return 0
-        if appended and rc_out == 0 and rc_err == 0:
+        # Reading one stream runs libssh2's transport loop, which may queue
+        # packets of the other stream (or EOF) after that one was read: look
+        # at the queue before sleeping on a socket that is already drained.
+        # poll_channel_read(1) looks at queued data of both streams. One retry
+        # without progress at most, so an unreadable queued packet cannot spin.
+        if not rechecked and (channel.poll_channel_read(1) or channel.eof()):
+            rechecked = True
             continue
+        rechecked = False
         wait(session.block_directions())
 
 

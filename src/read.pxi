@@ -94,7 +94,8 @@ def pump_channel(session, channel, bytearray out not None,
         # could block forever although data is ready.  poll_channel_read
         # only inspects the queue (no I/O).  Retry at most once without
         # progress so an unreadable queued packet cannot make us spin.
-        if not rechecked and _api.poll_channel_read(chan, 1) > 0:
+        # EOF processed during the stream-1 read needs one more pass too.
+        if not rechecked and (_api.poll_channel_read(chan, 1) > 0 or _api.channel_eof(chan)):
             rechecked = True
             continue
         rechecked = False

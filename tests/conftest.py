@@ -16,8 +16,17 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 from embedded_server import (  # noqa: E402
-    OpenSSHServer, ServerFarm, ensure_password_user, make_user_key, stop_all_servers,
+    OpenSSHServer, ServerFarm, ensure_password_user, login_user, make_user_key, stop_all_servers,
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _default_login_user(tmp_path_factory):
+    """Clients default to getpass.getuser(), which reads $USER/$LOGNAME first: point it at the
+    account the embedded servers log in (the unprivileged test user when run as root).
+    pytest's temporary root is created first, since its name depends on the same lookup."""
+    tmp_path_factory.getbasetemp()
+    os.environ["USER"] = os.environ["LOGNAME"] = login_user()
 
 ENCRYPTED_KEY_PASSPHRASE = "secret-pass"
 DEFAULT_TEST_TIMEOUT = 120

@@ -83,16 +83,38 @@ def run_stream(args, parallel):
     return {"wall": wall, "cpu": cpu, "lines": total}
 
 
-def main(single=None, parallel=None, library=None):
+def _version(module, dists):
+    version = getattr(module, "__version__", None)
+    if version and "unknown" not in str(version):
+        return str(version)
+    try:
+        from importlib import metadata
+    except ImportError:
+        return version
+    for dist in dists:
+        try:
+            return metadata.version(dist)
+        except Exception:
+            continue
+    return version
+
+
+def main(single=None, parallel=None, library=None, dists=(), info=None):
     """Run the mode named in the JSON args and print the JSON result; ``library`` is a module
-    whose version/path is reported (to prove which ``pssh`` was imported)."""
+    whose version/path is reported (to prove which ``pssh`` was imported); ``info()`` may add
+    details (e.g. which backend is active)."""
     raw = sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read()
     args = json.loads(raw)
     out = {"status": "ok", "mode": args["mode"], "pid": os.getpid(), "python": sys.version.split()[0]}
     if library is not None:
         out["library"] = getattr(library, "__name__", "?")
-        out["library_version"] = getattr(library, "__version__", None)
+        out["library_version"] = _version(library, dists)
         out["library_path"] = os.path.dirname(os.path.abspath(getattr(library, "__file__", "") or "."))
+    if info is not None:
+        try:
+            out.update(info())
+        except Exception as exc:
+            out["info_error"] = repr(exc)
     out["cpu_startup"] = cpu_seconds()  # interpreter start + imports, before the workload
     try:
         if args["mode"] == "latency":

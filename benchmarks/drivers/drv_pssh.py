@@ -49,5 +49,14 @@ def parallel(args):
     return [counted[id(ho)] + (ho.exit_code,) for ho in output]
 
 
+def info():
+    """Which backend our pssh runs on (parallel-ssh has no such notion)."""
+    try:
+        from pssh._backend import backend_name
+    except ImportError:
+        return {}
+    return {"backend": backend_name()}
+
+
 if __name__ == "__main__":
-    sys.exit(main(single, parallel, library=pssh))
+    sys.exit(main(single, parallel, library=pssh, dists=("parallel-ssh",), info=info))
