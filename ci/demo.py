@@ -34,7 +34,8 @@ def main():
         print("%d sshd servers on %s..%s port %d ready in %.2f s (pssh %s, %s backend)" % (
             servers, farm.hosts[0], farm.hosts[-1], farm.port, farm_ready - started,
             pssh.__version__, pssh.backend_name()))
-        client = ParallelSSHClient(hosts, port=farm.port, pkey=key.private, num_retries=1,
+        client = ParallelSSHClient(hosts, user=farm[0].user, port=farm.port, pkey=key.private,
+                                   num_retries=1,
                                    timeout=30, pool_size=max(100, args.hosts))
         begin = time.monotonic()
         output = client.run_command(args.command, stop_on_errors=False)

@@ -101,7 +101,8 @@ def write_all(session, channel, data, stream_id, wait):
             return error_code(exc)
         # ssh2-python reports what it wrote before an EAGAIN as well.
         offset += written
-        if rc == eagain:
+        # A write of 0 bytes means the remote window is full: wait like EAGAIN.
+        if rc == eagain or (rc >= 0 and written == 0):
             wait(session.block_directions())
             continue
         if rc < 0:
