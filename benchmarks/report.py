@@ -136,6 +136,9 @@ def plot(rows, path):
         ax.set_xticklabels([r["peer"] + ("\n(timeout)" if r["wall"] is None and r["wall_lower_bound"] else "")
                             for r in sub], rotation=30, ha="right")
         ax.set_title(wl)
+        positive = [v for v in walls + [r["cpu"] or 0 for r in sub] if v > 0]
+        if positive and max(positive) > 50 * min(positive):
+            ax.set_yscale("log")  # e.g. a quadratic peer next to linear ones
         ax.set_ylabel("seconds" + (" per run" if wl == "latency" else ""))
         ax.legend(fontsize="small")
     fig.tight_layout()

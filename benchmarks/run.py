@@ -134,9 +134,10 @@ def run_one(peer, wl, servers, timeout):
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        proc.communicate()
+        _out, err = proc.communicate()
+        tail = err.decode(errors="replace").strip().splitlines()[-3:]
         rec.update(status="timeout", process_wall=time.perf_counter() - t0,
-                   error="no result within %g s (killed)" % timeout)
+                   error="no result within %g s (killed)%s" % (timeout, ": " + " | ".join(tail) if tail else ""))
         return rec
     rec["process_wall"] = time.perf_counter() - t0
     rec["returncode"] = proc.returncode

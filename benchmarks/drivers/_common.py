@@ -84,18 +84,22 @@ def run_stream(args, parallel):
 
 
 def _version(module, dists):
+    """Version of the installed distribution that provides ``module`` (one of ``dists``), else
+    ``module.__version__`` (a source checkout's version string can be meaningless)."""
     version = getattr(module, "__version__", None)
-    if version and "unknown" not in str(version):
-        return str(version)
+    path = os.path.realpath(getattr(module, "__file__", "") or "")
     try:
         from importlib import metadata
     except ImportError:
         return version
-    for dist in dists:
+    for name in dists:
         try:
-            return metadata.version(dist)
+            dist = metadata.distribution(name)
+            files = [os.path.realpath(str(dist.locate_file(f))) for f in dist.files or ()]
         except Exception:
             continue
+        if path in files:
+            return dist.version
     return version
 
 
