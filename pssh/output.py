@@ -9,7 +9,7 @@ read yet.
 """
 import logging
 import os
-from collections import deque
+from operator import length_hint
 from time import monotonic
 
 from gevent.event import Event
@@ -31,19 +31,29 @@ DEFAULT_DECODE_ERRORS = "backslashreplace"
 class OutputBuffer:
     """Bytes of one stream, written by the channel pump and read as lines.
 
-    ``data`` is appended to by the pump; ``lines`` holds decoded lines not
-    yet handed out. ``finished`` is set when the stream has ended (remote EOF
-    or failure); ``error`` then holds the failure, if any.
+    ``data`` is appended to by the pump; ``batch`` iterates over decoded
+    lines not yet handed out. It is shared by every line generator, so a
+    generator dropped half-way leaves the rest for the next one, and the hot
+    path is a plain ``yield from`` over a list. ``finished`` is set when the
+    stream has ended (remote EOF or failure); ``error`` then holds the
+    failure, if any.
     """
 
-    __slots__ = ("data", "lines", "event", "finished", "error")
+    __slots__ = ("data", "batch", "event", "finished", "error")
 
     def __init__(self):
         self.data = bytearray()
-        self.lines = deque()
+        self.batch = iter(())
         self.event = Event()
         self.finished = False
         self.error = None
+
+    @property
+    def lines(self):
+        """The decoded lines not handed out yet (a copy; reading it consumes nothing)."""
+        remaining = list(self.batch)
+        self.batch = iter(remaining)
+        return remaining
 
     def notify(self):
         self.event.set()
@@ -72,7 +82,9 @@ class OutputBuffer:
         parts = text.split("\n")
         if "\r" in text:
             parts = [part[:-1] if part.endswith("\r") else part for part in parts]
-        self.lines.extend(parts)
+        if length_hint(self.batch):
+            parts = list(self.batch) + parts
+        self.batch = iter(parts)
 
     def read(self):
         """All unread bytes (partial lines included), or None when there are none."""
@@ -88,22 +100,17 @@ def iter_lines(buffer, output, prefix):
     read_timeout = output.read_timeout
     idle_timeout = output.idle_timeout
     started = monotonic()
-    lines = buffer.lines
     log_lines = host_logger.isEnabledFor(logging.INFO)
     host = output.host
     while True:
-        if lines:
-            if log_lines:
-                while lines:
-                    line = lines.popleft()
-                    host_logger.info("[%s]%s\t%s", host, prefix, line)
-                    yield line
-            else:
-                while lines:
-                    yield lines.popleft()
-            continue
+        if log_lines:
+            for line in buffer.batch:
+                host_logger.info("[%s]%s\t%s", host, prefix, line)
+                yield line
+        else:
+            yield from buffer.batch
         buffer.take_lines(output.encoding, output.decode_errors)
-        if lines:
+        if length_hint(buffer.batch):
             continue
         if buffer.finished:
             if buffer.error is not None:
