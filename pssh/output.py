@@ -64,24 +64,29 @@ class OutputBuffer:
         self.event.set()
 
     def take_lines(self, encoding, errors):
-        """Move complete lines from ``data`` to ``lines``; at the end also the last partial line."""
+        """Move complete lines from ``data`` to ``batch``; at the end also the last partial line.
+
+        Bytes leave ``data`` only once decoded, so a strict decoding error loses nothing.
+        """
         data = self.data
         end = data.rfind(b"\n")
+        tail = b""
         if end < 0:
             if not (self.finished and data):
                 return
-            chunk = bytes(data)
-            data.clear()
+            chunk, consumed = bytes(data), len(data)
+            tail, chunk = chunk, b""
         else:
-            chunk = bytes(data[:end])
-            del data[:end + 1]
-            if self.finished and data:
-                chunk += b"\n" + bytes(data)
-                data.clear()
-        text = chunk.decode(encoding, errors)
-        parts = text.split("\n")
-        if "\r" in text:
+            chunk, consumed = bytes(data[:end]), end + 1
+            if self.finished and consumed < len(data):
+                tail, consumed = bytes(data[consumed:]), len(data)
+        parts = chunk.decode(encoding, errors).split("\n") if end >= 0 else []
+        if any(part.endswith("\r") for part in parts):
             parts = [part[:-1] if part.endswith("\r") else part for part in parts]
+        if tail:
+            # The unterminated last line keeps a trailing \r: only \r\n separates lines.
+            parts.append(tail.decode(encoding, errors))
+        del data[:consumed]
         if length_hint(self.batch):
             parts = list(self.batch) + parts
         self.batch = iter(parts)
@@ -119,7 +124,7 @@ def iter_lines(buffer, output, prefix):
         buffer.event.clear()
         wait_for = _remaining(started, read_timeout, idle_timeout)
         if not buffer.event.wait(wait_for):
-            if buffer.finished or buffer.data:
+            if buffer.finished:
                 continue
             raise _read_timeout(output, started, read_timeout, idle_timeout)
 

@@ -324,6 +324,7 @@ class ParallelSSHClient:
     def close(self):
         """Close every per-host connection."""
         clients, self._host_clients = self._host_clients, {}
+        self.cmds = None
         for client in clients.values():
             client.close()
 

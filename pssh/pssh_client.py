@@ -18,6 +18,18 @@ def _quote_1x(command):
     return '"%s"' % (command,)
 
 
+def _escape_1x(value):
+    return _quote_1x(value)[1:-1] if isinstance(value, str) else value
+
+
+def _quote_args(args):
+    if isinstance(args, dict):
+        return {key: _escape_1x(value) for key, value in args.items()}
+    if isinstance(args, tuple):
+        return tuple(_escape_1x(value) for value in args)
+    return _escape_1x(args)
+
+
 class LegacyHostOutput(dict):
     """1.x output of one host: a dict whose ``exit_code`` is always current."""
 
@@ -76,6 +88,9 @@ class ParallelSSHClient(_ParallelSSHClient):
                     use_shell=True, use_pty=True, host_args=None, encoding="utf-8", **kwargs):
         if use_shell:
             command = "%s %s" % (shell or "$SHELL -c", _quote_1x(command))
+            if host_args:
+                # 1.x substituted the arguments first, then quoted the whole command.
+                host_args = [_quote_args(args) for args in host_args]
         if user:
             command = "sudo -u %s -S %s" % (user, command)
         elif sudo:

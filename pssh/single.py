@@ -288,6 +288,10 @@ class SSHClient:
         return rc
 
     def _send_eof(self, channel):
+        state = self._state(channel)
+        if state is not None and (state.closing or state.done.is_set()):
+            # The channel is closed (its id may already be reused): nothing to send.
+            return
         self._call(channel.send_eof, deadline=deadline_after(self.timeout),
                    what="Sending EOF")
 

@@ -104,9 +104,6 @@ def test_strict_decode_errors_raise(client):
         list(out.stdout)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: OutputBuffer.take_lines drops the buffered bytes "
-                                       "before decoding, so a strict UnicodeDecodeError loses "
-                                       "every line of the chunk")
 def test_strict_decode_error_loses_no_other_line(client):
     out = client.run_command(r"printf 'good1\n\377\ngood2\n'", read_timeout=READ_TIMEOUT)
     client.wait_finished(out, timeout=READ_TIMEOUT)
