@@ -12,6 +12,7 @@ from pssh.exceptions import (
     HostArgumentError, HostConfigError, InvalidAPIUseError, ResourceLimitError, ShellError,
     Timeout)
 from pssh.output import HostOutput
+from pssh.parallel_transfer import ParallelTransferMixin
 from pssh.single import SSHClient, _validate_pkey
 
 __all__ = ["ParallelSSHClient", "logger"]
@@ -59,7 +60,7 @@ def raise_fd_limit(wanted):
     return soft
 
 
-class ParallelSSHClient:
+class ParallelSSHClient(ParallelTransferMixin):
     """Runs commands on many hosts at once; see README.rst for the options."""
 
     def __init__(self, hosts, user=None, password=None, port=22, pkey=None,

@@ -27,6 +27,7 @@ from pssh.exceptions import (
 from pssh.output import (
     DEFAULT_DECODE_ERRORS, BufferData, HostOutput, HostOutputBuffers, OutputBuffer, Stdin)
 from pssh.shell import InteractiveShell
+from pssh.transfer import TransferMixin
 
 __all__ = ["SSHClient", "logger"]
 
@@ -71,7 +72,7 @@ class _ChannelState:
         self.stderr.event.set()
 
 
-class SSHClient:
+class SSHClient(TransferMixin):
     """One authenticated SSH connection; see README.rst for the options."""
 
     IDENTITIES = tuple(os.path.expanduser("~/.ssh/%s" % name) for name in (
