@@ -20,6 +20,7 @@ from ssh2.utils import handle_error_codes
 
 from pssh import _connect
 from pssh._backend import backend
+from pssh._exit_signal import exit_signal
 from pssh._hub import DeadlineExceeded, WaiterClosed, deadline_after
 from pssh.constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, RETRY_DELAY
 from pssh.exceptions import (
@@ -262,10 +263,10 @@ class SSHClient(TransferMixin):
             state.closing = True
             self._call(channel.close, deadline=deadline, what="Closing the channel")
         self._call(channel.wait_closed, deadline=deadline, what="Waiting for channel close")
-        signal_name = channel.get_exit_signal()[1]
+        signal_name = exit_signal(self.session, channel)
         if signal_name:
-            state.exit_signal = signal_name.decode("ascii", "replace")
-            state.exit_code = _signal_exit_code(state.exit_signal)
+            state.exit_signal = signal_name
+            state.exit_code = _signal_exit_code(signal_name)
         else:
             state.exit_code = channel.get_exit_status()
 

@@ -156,13 +156,11 @@ def test_exit_code_known_once_stdout_is_exhausted(client):
     assert out.exit_code == 3
 
 
-@pytest.mark.xfail(strict=True, reason="libssh2 exit-signal not reported via ssh2-python")
 def test_killed_by_signal(client):
     out = client.run_command("kill -9 $$", read_timeout=READ_TIMEOUT)
     client.wait_finished(out, timeout=READ_TIMEOUT)
-    # Today: exit_code is 0 because libssh2_channel_get_exit_signal gives no name, and
-    # get_exit_status then defaults to 0 - not None, but wrong.
-    assert out.exit_code is not None
+    # ssh2-python's get_exit_signal() loses the name; pssh reads it from libssh2 and
+    # reports the shell convention 128 + signal number.
     assert (out.exit_code, out.exit_signal) == (128 + 9, "KILL")
 
 
