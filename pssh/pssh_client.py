@@ -7,6 +7,7 @@ the keys and attributes ``host``, ``cmd``, ``channel``, ``stdout``, ``stderr``,
 white space and commands run through ``$SHELL -c "..."`` with a PTY, as in 1.x.
 """
 from pssh.config import HostConfig
+from pssh.exceptions import HostArgumentError
 from pssh.parallel import ParallelSSHClient as _ParallelSSHClient
 
 __all__ = ["ParallelSSHClient", "LegacyHostOutput"]
@@ -16,18 +17,6 @@ def _quote_1x(command):
     for char in ("\\", '"', "$", "`"):
         command = command.replace(char, "\\" + char)
     return '"%s"' % (command,)
-
-
-def _escape_1x(value):
-    return _quote_1x(value)[1:-1] if isinstance(value, str) else value
-
-
-def _quote_args(args):
-    if isinstance(args, dict):
-        return {key: _escape_1x(value) for key, value in args.items()}
-    if isinstance(args, tuple):
-        return tuple(_escape_1x(value) for value in args)
-    return _escape_1x(args)
 
 
 class LegacyHostOutput(dict):
@@ -86,11 +75,19 @@ class ParallelSSHClient(_ParallelSSHClient):
 
     def run_command(self, command, sudo=False, user=None, stop_on_errors=True, shell=None,
                     use_shell=True, use_pty=True, host_args=None, encoding="utf-8", **kwargs):
-        if use_shell:
+        if host_args:
+            if len(host_args) < len(self.hosts):
+                raise HostArgumentError("Number of host arguments (%s) is less than the "
+                                        "number of hosts (%s)", len(host_args), len(self.hosts))
+            # 1.x substituted the arguments first, then quoted the whole command:
+            # each host's finished command becomes the argument of a "%s" template.
+            host_args = [(command % args,) for args in host_args[:len(self.hosts)]]
+            command = "%s"
+            if use_shell:
+                host_args = [("%s %s" % (shell or "$SHELL -c", _quote_1x(args[0])),)
+                             for args in host_args]
+        elif use_shell:
             command = "%s %s" % (shell or "$SHELL -c", _quote_1x(command))
-            if host_args:
-                # 1.x substituted the arguments first, then quoted the whole command.
-                host_args = [_quote_args(args) for args in host_args]
         if user:
             command = "sudo -u %s -S %s" % (user, command)
         elif sudo:

@@ -301,3 +301,26 @@ def test_host_args_are_quoted_like_the_command(client):
     assert {tuple(read_lines(literal[h]["stdout"])) for h in literal} == {("$HOME",)}
     output = client.run_command("echo %s", host_args=["'$HOME'"] * 3)
     assert {tuple(read_lines(output[h]["stdout"])) for h in output} == {("$HOME",)}
+
+
+@pytest.mark.parametrize("command, args", [
+    ("echo %s", "'$HOME' \"dq\" `echo bt` a\\\\b"),
+    ("echo %s %s", ("'$1'", '"x"')),
+    ("echo %(a)s-%(b)d", {"a": "'$HOME'", "b": 3}),
+    ("echo 100%% %s", "'$x'"),
+])
+def test_host_args_output_same_as_literal_command(client, command, args):
+    # 1.x: host i runs exactly what ``command % args`` typed in directly would run
+    literal = client.run_command(command % args)
+    expected = {tuple(read_lines(literal[h]["stdout"])) for h in literal}
+    assert len(expected) == 1
+    output = client.run_command(command, host_args=[args] * 3)
+    assert {tuple(read_lines(output[h]["stdout"])) for h in output} == expected
+
+
+def test_host_args_repr_and_precision_conversions(client, home):
+    command, args = "echo %r %.5s", ("a$b", "$HOME/tail")
+    literal = client.run_command(command % args)   # echo 'a$b' $HOME
+    assert {tuple(read_lines(literal[h]["stdout"])) for h in literal} == {("a$b %s" % home,)}
+    output = client.run_command(command, host_args=[args] * 3)
+    assert {tuple(read_lines(output[h]["stdout"])) for h in output} == {("a$b %s" % home,)}
