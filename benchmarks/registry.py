@@ -164,6 +164,14 @@ def peer_paramiko(ctx):
     return _pip_peer(ctx, "paramiko", "paramiko", "paramiko")
 
 
+@peer("openssh")
+def peer_openssh(ctx):
+    """plain OpenSSH ``ssh``: one client process per host, ControlMaster for open connections."""
+    return Peer("openssh", "drv_openssh.py", env={"PYTHONPATH": None},
+                check="import shutil, sys; sys.exit(0 if shutil.which('ssh') else 'no ssh client in PATH')",
+                hint="install the OpenSSH client (apt-get install openssh-client)")
+
+
 # ------------------------------------------------------------------------------------ workloads
 
 @workload("latency")
@@ -196,7 +204,48 @@ DEFAULT_PEERS = ["pssh", "parallel-ssh", "asyncssh", "paramiko"]
 DEFAULT_WORKLOADS = ["latency", "heavy_output", "heavy_output_reverse"]
 
 
+# ------------------------------------------------- many hosts, open connections (issue 3, s.7)
+
+def _connect_echo(n):
+    def make(opts):
+        return Workload("connect_echo_%d" % n, "stream", n, "echo hi",
+                        {"expect_lines": 1, "expect_last": "hi"})
+    make.__doc__ = ("%d connections (a farm of --farm-size sshd, host entries repeated): connect, "
+                    "``echo hi``, read output + exit code." % n)
+    return make
+
+
+for _n in (50, 200, 500):
+    workload("connect_echo_%d" % _n)(_connect_echo(_n))
+
+
+@workload("rounds_true")
+def wl_rounds_true(opts):
+    """--rounds-hosts (20) connections opened once, then --rounds (50) rounds of ``true`` (run +
+    exit codes); wall/CPU are medians per round, connect excluded."""
+    return Workload("rounds_true", "rounds", getattr(opts, "rounds_hosts", 20), "true",
+                    {"rounds": getattr(opts, "rounds", 50), "expect_output": []})
+
+
+@workload("idle_sleep")
+def wl_idle_sleep(opts):
+    """--idle-hosts (500) hosts run ``sleep 5``; CPU is the client's from "all started" to "all
+    exited" (connect excluded), wall the whole run."""
+    return Workload("idle_sleep", "idle", getattr(opts, "idle_hosts", 500),
+                    "sleep %g" % getattr(opts, "idle_seconds", 5), {"expect_output": []})
+
+
+# The issue-3 set (``--workloads hosts`` selects it); peak memory at 500 hosts is the peak RSS of
+# connect_echo_500, shown as its own row ``peak_memory_500`` by report.py.
+WORKLOAD_GROUPS = {"hosts": ["connect_echo_50", "connect_echo_200", "connect_echo_500",
+                             "rounds_true", "idle_sleep"]}
+DEFAULT_PEERS += ["openssh"]
+DEFAULT_WORKLOADS += WORKLOAD_GROUPS["hosts"]
+
+
 def select(kind, registry, names):
+    if kind == "workload":  # expand groups in place, e.g. "hosts"
+        names[:] = [w for n in names for w in WORKLOAD_GROUPS.get(n, [n])]
     unknown = [n for n in names if n not in registry]
     if unknown:
         raise SystemExit("unknown %s: %s (known: %s)" % (kind, ", ".join(unknown), ", ".join(registry)))
@@ -204,4 +253,4 @@ def select(kind, registry, names):
 
 
 __all__ = ["Peer", "Workload", "PEERS", "WORKLOADS", "peer", "workload", "select",
-           "DEFAULT_PEERS", "DEFAULT_WORKLOADS", "ROOT", "HERE"]
+           "DEFAULT_PEERS", "DEFAULT_WORKLOADS", "ROOT", "HERE", "WORKLOAD_GROUPS"]

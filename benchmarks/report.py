@@ -50,6 +50,7 @@ def summarize(records, workloads, peers, baseline):
             rows.append(row)
         base = by_peer.get(baseline)
         for p, row in by_peer.items():
+            row["is_baseline"] = p == baseline
             row["ratio_wall"] = row["ratio_cpu"] = None
             row["ratio_wall_is_bound"] = False
             if base is None or p == baseline or base["wall"] is None:
@@ -61,7 +62,94 @@ def summarize(records, workloads, peers, baseline):
                 row["ratio_wall_is_bound"] = True
             if row["cpu"] and base["cpu"] is not None:
                 row["ratio_cpu"] = base["cpu"] / row["cpu"]
+    rows += derived_rows(rows)
     return rows
+
+
+# ------------------------------------------------------- issue 3: peak memory row and targets
+
+PEAK_MEMORY_FROM = {"peak_memory_500": "connect_echo_500"}  # derived row -> measured workload
+
+
+def derived_rows(rows):
+    """``peak_memory_500``: the peak RSS of connect_echo_500 as a row of its own (no new run);
+    its ratio columns compare peak RSS (baseline / peer)."""
+    out = []
+    for name, source in PEAK_MEMORY_FROM.items():
+        src = [r for r in rows if r["workload"] == source]
+        base = next((r for r in src if r.get("is_baseline")), None)
+        for r in src:
+            row = dict(r, workload=name, derived_from=source, wall=None, cpu=None, process_wall=None,
+                       wall_min=None, wall_max=None, wall_lower_bound=None, ratio_wall=None,
+                       ratio_cpu=None, ratio_wall_is_bound=False, ratio_rss=None)
+            if base is not None and r is not base and base["maxrss_mib"] and r["maxrss_mib"]:
+                row["ratio_rss"] = base["maxrss_mib"] / r["maxrss_mib"]
+            out.append(row)
+    return out
+
+
+# (label, workload, metric, other peer or None for an absolute bound, bound)
+TARGETS = [
+    ("connect_echo_500 wall <= 0.5x parallel-ssh", "connect_echo_500", "wall", "parallel-ssh", 0.5),
+    ("connect_echo_500 wall <= 0.95x asyncssh", "connect_echo_500", "wall", "asyncssh", 0.95),
+    ("connect_echo_500 client CPU <= 0.6x parallel-ssh", "connect_echo_500", "cpu", "parallel-ssh", 0.6),
+    ("rounds_true time per round <= 0.9x asyncssh", "rounds_true", "wall", "asyncssh", 0.9),
+    ("rounds_true CPU per round <= 0.6x asyncssh", "rounds_true", "cpu", "asyncssh", 0.6),
+    ("idle_sleep CPU after all started <= 0.05 s", "idle_sleep", "cpu", None, 0.05),
+    ("peak RSS at 500 hosts <= asyncssh", "connect_echo_500", "maxrss_mib", "asyncssh", 1.0),
+]
+TARGET_SUBJECTS = ("pssh", "pssh-pure")
+
+
+def _fmt_metric(metric, value):
+    return "%.0f MiB" % value if metric == "maxrss_mib" else fmt_time(value)
+
+
+def targets(rows):
+    """Each issue-3 target for pssh (and pssh-pure, when run): measured value and verdict
+    PASS / FAIL / n/a (a side was not run or failed). Ratios are medians of the same run."""
+    by = {(r["workload"], r["peer"]): r for r in rows}
+    out = []
+    for subject in TARGET_SUBJECTS:
+        if not any(p == subject for _w, p in by):
+            continue
+        for label, wl, metric, other, bound in TARGETS:
+            mine = by.get((wl, subject), {}).get(metric)
+            entry = {"subject": subject, "target": label, "workload": wl, "metric": metric,
+                     "peer": other, "bound": bound, "value": mine, "verdict": "n/a"}
+            if mine is None:
+                entry["measured"] = "%s: not measured" % subject
+            elif other is None:
+                entry["measured"] = "%s %s" % (subject, _fmt_metric(metric, mine))
+                entry["verdict"] = "PASS" if mine <= bound else "FAIL"
+            else:
+                peer_row = by.get((wl, other), {})
+                theirs, lower = peer_row.get(metric), None
+                if theirs is None and metric == "wall":
+                    lower = peer_row.get("wall_lower_bound")  # the peer timed out
+                if theirs is None and lower is None:
+                    entry["measured"] = "%s %s; %s: not measured" % (subject, _fmt_metric(metric, mine), other)
+                else:
+                    ratio = mine / (theirs if theirs is not None else lower)
+                    entry["ratio"] = ratio
+                    entry["measured"] = "%s %s / %s %s%s = %s" % (
+                        subject, _fmt_metric(metric, mine), other,
+                        ">" if theirs is None else "", _fmt_metric(metric, theirs if theirs is not None else lower),
+                        fmt_ratio(ratio, bound=theirs is None))
+                    entry["verdict"] = "PASS" if ratio <= bound else "FAIL"
+            out.append(entry)
+    return out
+
+
+def text_targets(rows):
+    entries = targets(rows)
+    if not entries or all(e["verdict"] == "n/a" for e in entries):
+        return ""
+    width = max(len(e["target"]) for e in entries)
+    lines = ["targets (issue 3):"]
+    for e in entries:
+        lines.append("  %-4s  %-9s %s  %s" % (e["verdict"], e["subject"], e["target"].ljust(width), e["measured"]))
+    return "\n".join(lines)
 
 
 def _status(row):
@@ -81,7 +169,8 @@ def table_rows(rows, baseline):
             wall = ">%s" % fmt_time(row["wall_lower_bound"])
         body.append([row["workload"], row["peer"], _status(row), wall, fmt_time(row["cpu"]),
                      "-" if row["maxrss_mib"] is None else "%.0f MiB" % row["maxrss_mib"],
-                     fmt_ratio(row["ratio_wall"], row["ratio_wall_is_bound"]), fmt_ratio(row["ratio_cpu"])])
+                     fmt_ratio(row["ratio_wall"], row["ratio_wall_is_bound"]) if not row.get("derived_from")
+                     else "rss %s" % fmt_ratio(row.get("ratio_rss")), fmt_ratio(row["ratio_cpu"])])
     return header, body
 
 
@@ -110,10 +199,29 @@ def markdown(rows, baseline, meta):
              "ratio < 1 means %s is faster / uses less CPU" % baseline, "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in cells) + " |" for cells in body]
-    errors = [(r["workload"], r["peer"], e) for r in rows for e in r["errors"] if e]
+    errors = [(r["workload"], r["peer"], e) for r in rows for e in r["errors"] if e and not r.get("derived_from")]
     if errors:
         lines += ["", "Errors:", ""] + ["- %s / %s: %s" % e for e in errors]
+    lines += markdown_targets(rows)
     return "\n".join(lines) + "\n"
+
+
+def markdown_targets(rows):
+    """Notes on the issue-3 rows and the targets table (empty if none of them was run)."""
+    names = {r["workload"] for r in rows}
+    if not names & {"connect_echo_50", "connect_echo_200", "connect_echo_500", "rounds_true", "idle_sleep"}:
+        return []
+    lines = ["", "Notes: `rounds_true` wall/cpu are medians **per round** (connections already open); "
+             "`idle_sleep` cpu is the client CPU from \"all commands started\" to \"all exited\" "
+             "(wall is the whole run); `peak_memory_500` is the peak RSS of `connect_echo_500` (its "
+             "ratio column: peak RSS %s/peer). openssh: CPU includes its `ssh` processes, peak RSS "
+             "is the driver's plus the sum of the `ssh` processes' own peaks." % next(
+                 (r["peer"] for r in rows if r.get("is_baseline")), "pssh")]
+    entries = targets(rows)
+    if entries:
+        lines += ["", "## Targets", "", "| verdict | client | target | measured |", "|---|---|---|---|"]
+        lines += ["| %s | %s | %s | %s |" % (e["verdict"], e["subject"], e["target"], e["measured"]) for e in entries]
+    return lines
 
 
 def plot(rows, path):
@@ -124,6 +232,7 @@ def plot(rows, path):
         import matplotlib.pyplot as plt
     except ImportError:
         return False
+    rows = [r for r in rows if not r.get("derived_from")]  # e.g. peak_memory_500: no timings
     workloads = list(dict.fromkeys(r["workload"] for r in rows))
     fig, axes = plt.subplots(1, len(workloads), figsize=(4.5 * len(workloads), 4), squeeze=False)
     for ax, wl in zip(axes[0], workloads):
@@ -150,7 +259,7 @@ def plot(rows, path):
 def write_all(out_dir, stamp, records, rows, meta, baseline):
     """Write ``<stamp>.json``/``.md`` (+ ``.png``) and copies named ``latest.*``; returns paths."""
     os.makedirs(out_dir, exist_ok=True)
-    doc = {"meta": meta, "summary": rows, "records": records}
+    doc = {"meta": meta, "summary": rows, "records": records, "targets": targets(rows)}
     md = markdown(rows, baseline, meta)
     paths = []
     for name in (stamp, "latest"):

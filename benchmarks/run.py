@@ -39,6 +39,13 @@ def parse_args(argv=None):
     ap.add_argument("--heavy-lines", type=int, default=1000000, help="lines per host in heavy_output")
     ap.add_argument("--heavy-hosts", type=int, default=10, help="connections in heavy_output")
     ap.add_argument("--latency-runs", type=int, default=20, help="connect+run cycles per latency driver run")
+    ap.add_argument("--farm-size", type=int, default=50,
+                    help="at most this many sshd servers (127.0.0.2..); workloads with more "
+                         "connections repeat host entries, one connection each (default 50)")
+    ap.add_argument("--rounds", type=int, default=50, help="rounds in rounds_true (default 50)")
+    ap.add_argument("--rounds-hosts", type=int, default=20, help="connections in rounds_true (default 20)")
+    ap.add_argument("--idle-hosts", type=int, default=500, help="connections in idle_sleep (default 500)")
+    ap.add_argument("--idle-seconds", type=float, default=5, help="sleep length in idle_sleep (default 5)")
     ap.add_argument("--single-server", action="store_true",
                     help="all connections to one sshd on 127.0.0.1 instead of a farm on 127.0.0.2..")
     ap.add_argument("--key-kind", default="ed25519", choices=["ed25519", "rsa", "ecdsa"])
@@ -79,7 +86,7 @@ def _listening(host, port):
 class Servers:
     """sshd servers for the run: a ServerFarm on 127.0.0.2.., or one server on 127.0.0.1."""
 
-    def __init__(self, count, single, key_kind, workdir):
+    def __init__(self, count, single, key_kind, workdir, farm_size=None):
         from embedded_server import OpenSSHServer, ServerFarm, make_user_key
         self.key = make_user_key(os.path.join(workdir, "keys"), kind=key_kind)
         self.farm = self.single = None
@@ -88,7 +95,9 @@ class Servers:
             self.single.start()
             self.list = [self.single]
         else:
-            self.farm = ServerFarm(count, authorized_keys=[self.key.public])
+            if farm_size:
+                count = min(count, farm_size)
+            self.farm = ServerFarm(count, authorized_keys=[self.key.public], shared_host_key=True)
             if not self.farm.servers and hasattr(self.farm, "start"):
                 self.farm.start()
             self.list = list(self.farm.servers)
@@ -192,8 +201,26 @@ def environment(opts, workloads, peers, records):
     }
 
 
+def raise_nofile_limit():
+    """Open-file soft limit up to the hard limit: the sshd servers (and their per-connection
+    children) inherit it; each driver raises its own too (drivers/_common.py)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return
+    cap = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    for value in (cap, 65536, 16384):
+        if soft < value <= cap:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (value, hard))
+                return
+            except (ValueError, OSError):
+                continue
+
+
 def main(argv=None):
     opts = parse_args(argv)
+    raise_nofile_limit()
     if opts.list:
         for kind, reg in (("peers", PEERS), ("workloads", WORKLOADS)):
             print(kind + ":")
@@ -218,7 +245,8 @@ def main(argv=None):
     timed_out = set()
     servers = None
     try:
-        servers = Servers(max(w.connections for w in workloads), opts.single_server, opts.key_kind, workdir)
+        servers = Servers(max(w.connections for w in workloads), opts.single_server, opts.key_kind, workdir,
+                          farm_size=opts.farm_size)
         log("servers: %s (user %s)" % (", ".join("%s:%s" % (s.host, s.port) for s in servers.list), servers.user))
         for repeat in range(1, opts.repeats + 1):
             for wl in workloads:
@@ -243,6 +271,9 @@ def main(argv=None):
     names = [p.name for p in peers]
     rows = report.summarize(records, [w.name for w in workloads], names, opts.baseline)
     print(report.text_table(rows, opts.baseline))
+    targets = report.text_targets(rows)
+    if targets:
+        print("\n" + targets)
     meta = environment(opts, workloads, names, records)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = opts.out if os.path.isabs(opts.out) else os.path.join(os.getcwd(), opts.out)

@@ -16,8 +16,10 @@ from gevent.socket import getaddrinfo
 from ssh2.error_codes import LIBSSH2_ERROR_EAGAIN
 from ssh2.exceptions import SSH2Error
 from ssh2.session import (
-    LIBSSH2_FLAG_COMPRESS, LIBSSH2_METHOD_CRYPT_CS, LIBSSH2_METHOD_CRYPT_SC, Session)
+    LIBSSH2_FLAG_COMPRESS, LIBSSH2_METHOD_CRYPT_CS, LIBSSH2_METHOD_CRYPT_SC,
+    LIBSSH2_METHOD_HOSTKEY, Session)
 
+from pssh import hostkeys
 from pssh._hub import WRITE, DeadlineExceeded, SocketWaiter
 from pssh.exceptions import (
     AuthenticationError, ConnectionError, ConnectionRefusedError, HandshakeError,
@@ -136,11 +138,13 @@ def call(session, waiter, func, args, deadline):
         return rc
 
 
-def handshake(host, port, sock, waiter, compress, deadline):
+def handshake(host, port, sock, waiter, compress, deadline, hostkey_methods=None):
     session = Session()
     session.set_blocking(False)
     session.method_pref(LIBSSH2_METHOD_CRYPT_CS, CIPHERS)
     session.method_pref(LIBSSH2_METHOD_CRYPT_SC, CIPHERS)
+    if hostkey_methods:  # known key types first (see pssh.hostkeys)
+        session.method_pref(LIBSSH2_METHOD_HOSTKEY, hostkey_methods)
     if compress:
         session.flag(LIBSSH2_FLAG_COMPRESS)
     try:
@@ -186,12 +190,20 @@ def authenticate(client, session, waiter, deadline):
         if attempt("private key", session.userauth_publickey_frommemory, user, key, passphrase):
             return
         raise _auth_error(client, errors)
-    if client.allow_agent and os.environ.get("SSH_AUTH_SOCK"):
+    # ssh_config IdentityFile keys come before the default identities, or replace them
+    # (and the agent) with IdentitiesOnly.
+    identity_files = tuple(getattr(client, "identity_files", None) or ())
+    identities_only = getattr(client, "identities_only", False)
+    if client.allow_agent and not identities_only and os.environ.get("SSH_AUTH_SOCK"):
         if _agent_auth(client, session, waiter, deadline, errors):
             return
-    if client.identity_auth:
-        for path in client.IDENTITIES:
-            if not os.path.isfile(path):
+    defaults = client.IDENTITIES if client.identity_auth else ()
+    if identity_files or defaults:
+        paths = identity_files + (() if identities_only and identity_files else defaults)
+        for index, path in enumerate(paths):
+            if path in paths[:index] or not os.path.isfile(path):
+                if path in identity_files:
+                    logger.debug("[%s] identity file %s not found", client.host, path)
                 continue
             try:
                 key = read_private_key(path)
@@ -256,9 +268,13 @@ def connect(client):
     continue it. Refused connections and authentication failures are final.
     """
     host, port = client.host, client.port
+    address = getattr(client, "_connect_host", None) or host  # ssh_config HostName
     timeout = client.timeout or client.DEFAULT_CONNECT_TIMEOUT
     attempts = max(client.num_retries or 1, 1)
-    addresses = resolve(host, port, client.ipv6_only, attempts, client.retry_delay)
+    addresses = resolve(address, port, client.ipv6_only, attempts, client.retry_delay)
+    check = hostkeys.prepare(address, port, getattr(client, "host_key_policy", None),
+                             getattr(client, "known_hosts", None))
+    hostkey_methods = check.hostkey_methods() if check is not None else None
     for attempt in range(1, attempts + 1):
         deadline = monotonic() + timeout
         try:
@@ -274,7 +290,10 @@ def connect(client):
             gevent.sleep(client.retry_delay)
             continue
         try:
-            session = handshake(host, port, sock, waiter, client.compress, deadline)
+            session = handshake(host, port, sock, waiter, client.compress, deadline,
+                                hostkey_methods)
+            if check is not None:  # before authentication: no credentials to an impostor
+                check.verify(session)
             authenticate(client, session, waiter, deadline)
             return sock, waiter, session
         except (HandshakeError, Timeout) as exc:

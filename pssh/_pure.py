@@ -108,3 +108,147 @@ def write_all(session, channel, data, stream_id, wait):
         if rc < 0:
             return rc
     return total
+
+
+# ---------------------------------------------------------------------------------------------
+# File transfer loops (SFTP and SCP): same contracts as src/sftp.pxi and src/scp.pxi.
+# ---------------------------------------------------------------------------------------------
+
+import os as _os
+
+__all__ += ["sftp_write_file", "sftp_read_file", "scp_send_file", "scp_recv_file"]
+
+# ssh2-python wants ``bytes`` for writes, so every call copies what it offers: 1 MiB keeps
+# about 35 SFTP WRITE requests in flight without copying megabytes per acknowledgement.
+_SFTP_WRITE_AHEAD = 1024 * 1024
+_SFTP_READ_BUFFER = 2 * 1024 * 1024
+_SCP_WRITE_CHUNK = 1024 * 1024
+_SCP_READ_BUFFER = 2 * 1024 * 1024
+_PROGRESS_STEP = 1024 * 1024
+
+
+def _write_fd(fd, data):
+    view = memoryview(data)
+    while view:
+        written = _os.write(fd, view)
+        view = view[written:]
+
+
+def sftp_write_file(session, handle, data, offset, wait, progress):
+    """Upload ``data[offset:]`` through the open SFTP ``handle``.
+
+    Returns ``len(data) - offset`` or a negative libssh2 error code; ``wait(directions)`` on
+    EAGAIN; ``progress(bytes_done)`` at most every 1 MiB (never at the end: the caller does).
+    """
+    eagain = LIBSSH2_ERROR_EAGAIN
+    view = memoryview(data).cast("B")
+    total = len(view)
+    if offset < 0 or offset > total:
+        raise ValueError("offset out of range")
+    done = reported = offset
+    write = handle.write
+    while done < total:
+        try:
+            rc, written = write(bytes(view[done:done + _SFTP_WRITE_AHEAD]))
+        except SSH2Error as exc:
+            return error_code(exc)
+        # ssh2-python loops until EAGAIN and reports what was acknowledged before it.
+        done += written
+        if progress is not None and done - reported >= _PROGRESS_STEP:
+            reported = done
+            progress(done)
+        if rc == eagain or (rc >= 0 and written == 0):
+            if done < total:
+                wait(session.block_directions())
+            continue
+        if rc < 0:
+            return rc
+    return total - offset
+
+
+def sftp_read_file(session, handle, fd, wait, progress):
+    """Download the open SFTP ``handle`` to EOF into file descriptor ``fd``.
+
+    Returns the byte count or a negative libssh2 error code; local write errors raise OSError.
+    """
+    eagain = LIBSSH2_ERROR_EAGAIN
+    read = handle.read
+    done = reported = 0
+    while True:
+        try:
+            rc, data = read(_SFTP_READ_BUFFER)
+        except SSH2Error as exc:
+            return error_code(exc)
+        if rc > 0:
+            _write_fd(fd, data)
+            done += rc
+            if progress is not None and done - reported >= _PROGRESS_STEP:
+                reported = done
+                progress(done)
+        elif rc == 0:
+            return done
+        elif rc == eagain:
+            wait(session.block_directions())
+        else:
+            return rc
+
+
+def scp_send_file(session, channel, data, offset, wait, progress):
+    """Write ``data[offset:]`` to stream 0 of ``channel``; returns the count or an error code."""
+    eagain = LIBSSH2_ERROR_EAGAIN
+    view = memoryview(data).cast("B")
+    total = len(view)
+    if offset < 0 or offset > total:
+        raise ValueError("offset out of range")
+    done = reported = offset
+    write_ex = channel.write_ex
+    while done < total:
+        try:
+            rc, written = write_ex(0, bytes(view[done:done + _SCP_WRITE_CHUNK]))
+        except SSH2Error as exc:
+            return error_code(exc)
+        done += written
+        if progress is not None and done - reported >= _PROGRESS_STEP:
+            reported = done
+            progress(done)
+        if rc == eagain or (rc >= 0 and written == 0):
+            wait(session.block_directions())
+            continue
+        if rc < 0:
+            return rc
+    return total - offset
+
+
+def scp_recv_file(session, channel, fd, size, wait, progress):
+    """Copy exactly ``size`` bytes of stream 0 of ``channel`` into ``fd``.
+
+    Never reads past ``size``. Returns the count (less than ``size`` at an early EOF) or a
+    negative libssh2 error code; local write errors raise OSError.
+    """
+    eagain = LIBSSH2_ERROR_EAGAIN
+    read_ex = channel.read_ex
+    done = reported = 0
+    rechecked = False
+    while done < size:
+        try:
+            rc, data = read_ex(min(_SCP_READ_BUFFER, size - done), 0)
+        except SSH2Error as exc:
+            return error_code(exc)
+        if rc > 0:
+            rechecked = False
+            _write_fd(fd, data)
+            done += rc
+            if progress is not None and done - reported >= _PROGRESS_STEP:
+                reported = done
+                progress(done)
+        elif rc == 0 or rc == eagain:
+            if rc == 0 and channel.eof():
+                return done
+            if not rechecked and channel.poll_channel_read(0):
+                rechecked = True
+                continue
+            rechecked = False
+            wait(session.block_directions())
+        else:
+            return rc
+    return done

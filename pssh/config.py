@@ -1,15 +1,18 @@
 """Per-host configuration for :class:`pssh.ParallelSSHClient`."""
 from pssh.exceptions import InvalidAPIUseError
+from pssh.hostkeys import POLICIES
 
 __all__ = ["HostConfig"]
 
 _STR = ("user", "password", "alias", "proxy_host", "proxy_user", "proxy_password",
-        "gssapi_server_identity", "gssapi_client_identity")
+        "gssapi_server_identity", "gssapi_client_identity", "hostname", "proxy_jump",
+        "host_key_policy")
 _INT = ("port", "num_retries", "proxy_port", "keepalive_seconds")
 _NUMBER = ("timeout", "retry_delay", "idle_timeout")
 _STR_OR_BYTES = ("private_key", "proxy_pkey", "cert_file")
 _BOOL = ("allow_agent", "identity_auth", "ipv6_only", "forward_ssh_agent", "gssapi_auth",
-         "gssapi_delegate_credentials", "compress", "keyboard_interactive")
+         "gssapi_delegate_credentials", "compress", "keyboard_interactive", "identities_only")
+_STR_LIST = ("identity_files", "known_hosts")
 
 
 class HostConfig:
@@ -26,7 +29,8 @@ class HostConfig:
                  "keepalive_seconds", "ipv6_only", "cert_file", "auth_thread_pool",
                  "gssapi_auth", "gssapi_server_identity", "gssapi_client_identity",
                  "gssapi_delegate_credentials", "forward_ssh_agent", "compress",
-                 "keyboard_interactive", "idle_timeout")
+                 "keyboard_interactive", "idle_timeout", "hostname", "identity_files",
+                 "identities_only", "proxy_jump", "host_key_policy", "known_hosts")
 
     def __init__(self, user=None, port=None, password=None, private_key=None, allow_agent=None,
                  alias=None, num_retries=None, retry_delay=None, timeout=None,
@@ -35,7 +39,9 @@ class HostConfig:
                  cert_file=None, auth_thread_pool=True, gssapi_auth=False,
                  gssapi_server_identity=None, gssapi_client_identity=None,
                  gssapi_delegate_credentials=False, forward_ssh_agent=None, compress=None,
-                 keyboard_interactive=None, idle_timeout=None):
+                 keyboard_interactive=None, idle_timeout=None, hostname=None,
+                 identity_files=None, identities_only=None, proxy_jump=None,
+                 host_key_policy=None, known_hosts=None):
         if keyboard_interactive and password is None:
             raise InvalidAPIUseError("keyboard_interactive=True requires a password")
         values = dict(locals())
@@ -57,6 +63,14 @@ class HostConfig:
         check(_NUMBER, (int, float), "a number")
         check(_STR_OR_BYTES, (str, bytes), "a str or bytes")
         check(_BOOL, bool, "a bool")
+        for name in _STR_LIST:
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (list, tuple))
+                                      or not all(isinstance(item, str) for item in value)):
+                raise ValueError("HostConfig.%s must be a list of str, got %r" % (name, value))
+        if self.host_key_policy is not None and self.host_key_policy not in POLICIES:
+            raise ValueError("HostConfig.host_key_policy must be one of %s, got %r"
+                             % (", ".join(POLICIES), self.host_key_policy))
 
     def __repr__(self):
         fields = ", ".join("%s=%r" % (name, getattr(self, name)) for name in self.__slots__

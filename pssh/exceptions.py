@@ -118,7 +118,26 @@ class HandshakeError(SessionError, ConnectionError):
     """The SSH handshake with the server failed."""
 
 
-class SFTPError(PSSHError):
+class _PathMixin:
+    # File transfer errors also name the file: ``path`` (the remote path, or the local one
+    # for errors on the local side).
+    path = None
+
+    def __init__(self, *args, path=None, **kwargs):
+        PSSHError.__init__(self, *args, **kwargs)
+        if path is not None:
+            self.path = path
+
+    def __reduce__(self):
+        return (_rebuild_path, (type(self), self.args, self.host, self.port, self.cause,
+                                self.path))
+
+
+def _rebuild_path(cls, args, host, port, cause, path):
+    return cls(*args, host=host, port=port, cause=cause, path=path)
+
+
+class SFTPError(_PathMixin, PSSHError):
     """SFTP session or remote file error."""
 
 
@@ -134,7 +153,7 @@ class Timeout(_OSErrorMixin, PSSHError, builtins.TimeoutError):
     """A configured timeout elapsed."""
 
 
-class SCPError(PSSHError):
+class SCPError(_PathMixin, PSSHError):
     """SCP transfer error."""
 
 
@@ -155,7 +174,18 @@ class InvalidAPIUseError(PSSHError):
 
 
 class HostKeyError(PSSHError):
-    """The server's host key is unknown, changed or revoked under the policy in force."""
+    """The server's host key is unknown, changed or revoked under the policy in force.
+
+    Besides ``host`` and ``port``: ``reason`` ("changed", "unknown" or "revoked"),
+    ``fingerprint`` and ``key_type`` of the offered key, and ``known_fingerprints`` and
+    ``locations`` ("file:line") of the known_hosts entries involved.
+    """
+
+    reason = None
+    fingerprint = None
+    key_type = None
+    known_fingerprints = ()
+    locations = ()
 
 
 class ResourceLimitError(PSSHError, builtins.OSError):

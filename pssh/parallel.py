@@ -8,6 +8,7 @@ from gevent import Timeout as GeventTimeout
 from gevent.pool import Pool
 
 from pssh.constants import DEFAULT_RETRIES, RETRY_DELAY
+from pssh import hostkeys, openssh_config
 from pssh.exceptions import (
     HostArgumentError, HostConfigError, InvalidAPIUseError, ResourceLimitError, ShellError,
     Timeout)
@@ -26,7 +27,7 @@ _FD_HEADROOM = 64
 _MERGED = ("user", "password", "port", "num_retries", "timeout", "allow_agent", "retry_delay",
            "proxy_host", "proxy_port", "proxy_user", "proxy_password", "forward_ssh_agent",
            "keepalive_seconds", "identity_auth", "ipv6_only", "compress",
-           "keyboard_interactive")
+           "keyboard_interactive", "host_key_policy", "known_hosts")
 
 
 class _Failure:
@@ -68,9 +69,17 @@ class ParallelSSHClient(ParallelTransferMixin):
                  host_config=None, retry_delay=RETRY_DELAY, proxy_host=None, proxy_port=None,
                  proxy_user=None, proxy_password=None, proxy_pkey=None,
                  forward_ssh_agent=False, keepalive_seconds=60, identity_auth=True,
-                 ipv6_only=False, compress=False, keyboard_interactive=False):
+                 ipv6_only=False, compress=False, keyboard_interactive=False,
+                 host_key_policy=None, known_hosts=None, ssh_config=None):
         if keyboard_interactive and password is None:
             raise InvalidAPIUseError("keyboard_interactive=True requires a password")
+        # Host keys and OpenSSH config: per-host HostConfig > explicit arguments > file.
+        self.host_key_policy = None if host_key_policy is None else \
+            hostkeys.validate_policy(host_key_policy)
+        self.known_hosts = None if known_hosts is None else \
+            list(hostkeys.known_hosts_files(known_hosts))
+        self.ssh_config = ssh_config
+        self._ssh_config = openssh_config.resolve(ssh_config)
         self._hosts = _validate_hosts(hosts)
         if host_config is not None:
             if not isinstance(host_config, list):
@@ -148,6 +157,16 @@ class ParallelSSHClient(ParallelTransferMixin):
         proxy_key = config.proxy_pkey if config is not None else None
         settings["proxy_pkey"] = self.proxy_pkey if proxy_key is None else proxy_key
         settings["alias"] = config.alias if config is not None else None
+        options = {name: getattr(config, name, None) for name in openssh_config.HOST_OPTIONS}
+        if self._ssh_config is not None:
+            merged = dict(settings, **options)
+            openssh_config.merge(merged, self._ssh_config.lookup(
+                self._hosts[index], user=merged["user"],
+                port=None if merged["port"] == 22 else merged["port"]),
+                openssh_config.PARALLEL_DEFAULTS, config)
+            options = {name: merged.pop(name) for name in openssh_config.HOST_OPTIONS}
+            settings = merged
+        settings["_options"] = options
         return settings
 
     def _make_client(self, index, host):

@@ -18,7 +18,7 @@ from ssh2.error_codes import LIBSSH2_ERROR_CHANNEL_CLOSED
 from ssh2.exceptions import SSH2Error
 from ssh2.utils import handle_error_codes
 
-from pssh import _connect
+from pssh import _connect, hostkeys
 from pssh._backend import backend
 from pssh._exit_signal import exit_signal
 from pssh._hub import DeadlineExceeded, WaiterClosed, deadline_after
@@ -85,9 +85,32 @@ class SSHClient(TransferMixin):
                  timeout=None, forward_ssh_agent=False, proxy_host=None, proxy_port=None,
                  proxy_pkey=None, proxy_user=None, proxy_password=None,
                  _auth_thread_pool=True, keepalive_seconds=60, identity_auth=True,
-                 ipv6_only=False, compress=False, keyboard_interactive=False):
+                 ipv6_only=False, compress=False, keyboard_interactive=False,
+                 host_key_policy=None, known_hosts=None, ssh_config=None, _options=None):
         if keyboard_interactive and password is None:
             raise InvalidAPIUseError("keyboard_interactive=True requires a password")
+        # Host keys and OpenSSH config (pssh.hostkeys, pssh.openssh_config): a file value
+        # applies only where the argument was left at its default.
+        options = dict(_options or ())
+        if ssh_config:
+            from pssh import openssh_config
+            settings = openssh_config.merge(
+                dict(options, user=user, port=port, timeout=timeout,
+                     keepalive_seconds=keepalive_seconds, host_key_policy=host_key_policy,
+                     known_hosts=known_hosts),
+                openssh_config.resolve(ssh_config).lookup(host, user=user, port=port),
+                openssh_config.SINGLE_DEFAULTS)
+            user, port, timeout = settings["user"], settings["port"], settings["timeout"]
+            keepalive_seconds = settings["keepalive_seconds"]
+            host_key_policy, known_hosts = settings["host_key_policy"], settings["known_hosts"]
+            options = settings
+        self._connect_host = options.get("hostname") or host
+        self.identity_files = tuple(os.path.expanduser(path)
+                                    for path in options.get("identity_files") or ())
+        self.identities_only = bool(options.get("identities_only"))
+        self.proxy_jump = options.get("proxy_jump")
+        self.host_key_policy = hostkeys.validate_policy(host_key_policy)
+        self.known_hosts = list(hostkeys.known_hosts_files(known_hosts))
         self.host = host
         self.alias = alias
         self.user = user or getpass.getuser()

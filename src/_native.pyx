@@ -24,7 +24,8 @@ include "ssh2_objects.pxi"     # layouts, cached types, pointer extraction
 include "libssh2_table.pxi"    # dlsym'd function table + self_check_info()
 include "read.pxi"             # pump_channel()
 include "write.pxi"            # write_all()
-# Future: include "sftp.pxi", "scp.pxi"
+include "sftp.pxi"             # sftp_write_file(), sftp_read_file()
+include "scp.pxi"              # scp_send_file(), scp_recv_file()
 
 # API parity with pssh._pure: mapping ssh2-python exceptions to libssh2 codes
 # is not a hot path, so reuse the single pure definition instead of a copy.

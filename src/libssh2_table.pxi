@@ -40,6 +40,11 @@ ctypedef void (*session_set_timeout_f)(void *session,
                                        long timeout) noexcept nogil
 ctypedef long (*session_get_timeout_f)(void *session) noexcept nogil
 ctypedef const char *(*version_f)(int req_version) noexcept nogil
+# SFTP (libssh2_sftp.h); LIBSSH2_SFTP_HANDLE is opaque as well.
+ctypedef ssize_t (*sftp_write_f)(void *handle, const char *buffer,
+                                 size_t count) noexcept nogil
+ctypedef ssize_t (*sftp_read_f)(void *handle, char *buffer,
+                                size_t buffer_maxlen) noexcept nogil
 
 ctypedef struct Libssh2Api:
     channel_read_ex_f channel_read_ex
@@ -50,6 +55,8 @@ ctypedef struct Libssh2Api:
     session_set_timeout_f session_set_timeout
     session_get_timeout_f session_get_timeout
     version_f version
+    sftp_write_f sftp_write
+    sftp_read_f sftp_read
 
 # The one process-wide table; filled once by _init_libssh2_api() at import.
 cdef Libssh2Api _api
@@ -98,6 +105,10 @@ cdef int _init_libssh2_api() except -1:
         handle, b"libssh2_session_get_timeout", bound, missing)
     _api.version = <version_f>_bind(
         handle, b"libssh2_version", bound, missing)
+    _api.sftp_write = <sftp_write_f>_bind(
+        handle, b"libssh2_sftp_write", bound, missing)
+    _api.sftp_read = <sftp_read_f>_bind(
+        handle, b"libssh2_sftp_read", bound, missing)
 
     # Self-check (3): every symbol resolved.
     if missing:

@@ -45,5 +45,43 @@ def parallel(args):
     return LOOP.run_until_complete(_run_all(args))
 
 
+class Rounds:
+    """Connections opened once (gather of connects), then each round a gather of ``conn.run``."""
+
+    def __init__(self, args):
+        pairs = list(zip(args["hosts"], args["ports"]))
+        self.conns = LOOP.run_until_complete(asyncio.gather(*[_connect(args, h, p) for h, p in pairs]))
+
+    def run(self, command):
+        async def run_all():
+            return await asyncio.gather(*[conn.run(command) for conn in self.conns])
+        return [(r.stdout.splitlines(), r.exit_status) for r in LOOP.run_until_complete(run_all())]
+
+    def close(self):
+        async def close_all():
+            for conn in self.conns:
+                conn.close()
+            await asyncio.gather(*[conn.wait_closed() for conn in self.conns])
+        LOOP.run_until_complete(close_all())
+
+
+def idle(args, started):
+    """gather(connect + create_process) on every host, started(), gather(process.wait())."""
+    async def start_one(host, port):
+        conn = await _connect(args, host, port)
+        return conn, await conn.create_process(args["command"])
+
+    async def run_all():
+        pairs = list(zip(args["hosts"], args["ports"]))
+        started_procs = await asyncio.gather(*[start_one(h, p) for h, p in pairs])
+        started()
+        done = await asyncio.gather(*[proc.wait() for _conn, proc in started_procs])
+        for conn, _proc in started_procs:
+            conn.close()
+        return [(r.stdout.splitlines(), r.exit_status) for r in done]
+
+    return LOOP.run_until_complete(run_all())
+
+
 if __name__ == "__main__":
-    sys.exit(main(single, parallel, library=asyncssh))
+    sys.exit(main(single, parallel, library=asyncssh, rounds=Rounds, idle=idle))

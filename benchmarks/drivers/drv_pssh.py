@@ -49,6 +49,35 @@ def parallel(args):
     return [counted[id(ho)] + (ho.exit_code,) for ho in output]
 
 
+class Rounds:
+    """Connections opened once (``connect_auth``), then each round ``run_command`` + ``join``
+    and the exit codes."""
+
+    def __init__(self, args):
+        self.client = make_parallel_client(args)
+        for greenlet in self.client.connect_auth():
+            greenlet.get()  # raises the host's connect/auth error
+
+    def run(self, command):
+        output = self.client.run_command(command)
+        self.client.join(output)
+        return [(None, host_out.exit_code) for host_out in output]
+
+    def close(self):
+        close = getattr(self.client, "close", None)  # parallel-ssh 2.16 has none
+        if close is not None:
+            close()
+
+
+def idle(args, started):
+    """run_command returns once the command runs on every host; then only join."""
+    client = make_parallel_client(args)
+    output = client.run_command(args["command"])
+    started()
+    client.join(output)
+    return [(None, host_out.exit_code) for host_out in output]
+
+
 def info():
     """Which backend our pssh runs on (parallel-ssh has no such notion)."""
     try:
@@ -59,4 +88,5 @@ def info():
 
 
 if __name__ == "__main__":
-    sys.exit(main(single, parallel, library=pssh, dists=("parallel-ssh",), info=info))
+    sys.exit(main(single, parallel, library=pssh, dists=("parallel-ssh",), info=info,
+                  rounds=Rounds, idle=idle))

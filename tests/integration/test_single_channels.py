@@ -5,7 +5,7 @@ import time
 import pytest
 from ssh2.channel import Channel
 
-from pssh.exceptions import PSSHError, SessionError
+from pssh.exceptions import PSSHError, SessionError, Timeout
 from pssh.shell import InteractiveShell
 from pssh.single import SSHClient
 
@@ -188,3 +188,17 @@ def test_shell_encoding(client):
         shell.run("printf '\\351\\n'")
         shell.run("echo \u00e9 | od -An -tx1")
     assert [line.strip() for line in shell.stdout] == ["\u00e9", "e9 0a"]
+
+
+def test_shell_read_before_close_honours_read_timeout(client):
+    shell = client.open_shell(read_timeout=0.3)
+    shell.run("echo early")
+    lines = []
+    with pytest.raises(Timeout):
+        for line in shell.stdout:
+            lines.append(line)
+    assert lines == ["early"]
+    shell.run("echo late")
+    shell.close()
+    assert list(shell.stdout) == ["late"]
+    assert shell.exit_code == 0

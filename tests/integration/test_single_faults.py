@@ -213,3 +213,22 @@ def test_server_stopped_refuses_quickly(fresh_sshd, user_key):
     fresh_sshd.stop()
     with pytest.raises(ConnectionRefusedError):
         connect("127.0.0.1", port, user_key, num_retries=2, retry_delay=5)
+
+
+def test_every_resolved_address_is_tried(sshd):
+    # a refusing first address moves on to the next one at once (no retry delay)
+    from pssh import _connect
+    from pssh._hub import deadline_after
+    port = sshd.port
+    addresses = [(socket.AF_INET, ("127.0.0.2", port)), (socket.AF_INET, ("127.0.0.1", port))]
+    started = time.monotonic()
+    sock, waiter = _connect.open_socket("multi", port, addresses, deadline_after(5))
+    try:
+        assert sock.getpeername() == ("127.0.0.1", port)
+        assert time.monotonic() - started < 1
+    finally:
+        waiter.close()
+        sock.close()
+    with pytest.raises(ConnectionRefusedError) as info:
+        _connect.open_socket("multi", port, addresses[:1], deadline_after(5))
+    assert info.value.host == "multi"

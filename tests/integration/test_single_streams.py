@@ -8,6 +8,7 @@ import weakref
 import gevent
 import pytest
 
+from pssh.exceptions import PSSHError
 from pssh.single import SSHClient
 
 CONNECT_TIMEOUT = 10
@@ -84,6 +85,16 @@ def test_stdin_writer_and_output_reader_concurrently(client):
         lines += 1
     w.get(timeout=READ_TIMEOUT)
     assert lines == count
+
+
+def test_stdin_after_the_command_finished(client):
+    out = client.run_command("true", read_timeout=READ_TIMEOUT)
+    client.wait_finished(out, timeout=READ_TIMEOUT)
+    out.stdin.close()  # EOF to a finished command: nothing to do, no error
+    with pytest.raises(PSSHError) as info:
+        with gevent.Timeout(10, AssertionError("stdin write hung on a closed channel")):
+            out.stdin.write(b"too late\n")
+    assert info.value.host == client.host
 
 
 # -- several commands on one connection ------------------------------------------------------------
