@@ -23,7 +23,7 @@ from pssh import hostkeys
 from pssh._hub import WRITE, DeadlineExceeded, SocketWaiter
 from pssh.exceptions import (
     AuthenticationError, ConnectionError, ConnectionRefusedError, HandshakeError,
-    NoIPv6AddressFoundError, PKeyFileError, Timeout, UnknownHostError)
+    NoIPv6AddressFoundError, PKeyFileError, ProxyError, Timeout, UnknownHostError)
 
 logger = logging.getLogger("pssh.single")
 
@@ -127,8 +127,26 @@ def open_socket(host, port, addresses, deadline):
     raise last_error or OSError("no address to connect to")
 
 
+# Session-level libssh2 state machines: a second caller while one is pending
+# would continue the first caller's request and receive its result.
+EXCLUSIVE_CALLS = frozenset(("open_session", "direct_tcpip_ex", "direct_tcpip", "sftp_init",
+                             "scp_send64", "scp_recv2", "disconnect"))
+
+
 def call(session, waiter, func, args, deadline):
     """Call a libssh2 function until it stops returning EAGAIN, waiting on the socket."""
+    if getattr(func, "__name__", None) in EXCLUSIVE_CALLS:
+        timeout = None if deadline is None else max(0.0, deadline - monotonic())
+        if not waiter.lock.acquire(timeout=timeout):
+            raise DeadlineExceeded()
+        try:
+            return _call(session, waiter, func, args, deadline)
+        finally:
+            waiter.lock.release()
+    return _call(session, waiter, func, args, deadline)
+
+
+def _call(session, waiter, func, args, deadline):
     while True:
         rc = func(*args)
         if rc.__class__ is int and rc == LIBSSH2_ERROR_EAGAIN:
@@ -194,7 +212,14 @@ def authenticate(client, session, waiter, deadline):
     # (and the agent) with IdentitiesOnly.
     identity_files = tuple(getattr(client, "identity_files", None) or ())
     identities_only = getattr(client, "identities_only", False)
-    if client.allow_agent and not identities_only and os.environ.get("SSH_AUTH_SOCK"):
+    agent = getattr(client, "agent", None)
+    if agent is not None:
+        # A programmatic agent replaces the system agent.
+        for key, key_passphrase in agent.keys:
+            if attempt("agent key", session.userauth_publickey_frommemory, user, key,
+                       key_passphrase):
+                return
+    elif client.allow_agent and not identities_only and os.environ.get("SSH_AUTH_SOCK"):
         if _agent_auth(client, session, waiter, deadline, errors):
             return
     defaults = client.IDENTITIES if client.identity_auth else ()
@@ -271,15 +296,22 @@ def connect(client):
     address = getattr(client, "_connect_host", None) or host  # ssh_config HostName
     timeout = client.timeout or client.DEFAULT_CONNECT_TIMEOUT
     attempts = max(client.num_retries or 1, 1)
-    addresses = resolve(address, port, client.ipv6_only, attempts, client.retry_delay)
+    hop = getattr(client, "_proxy_hop", None)
+    if hop is None:
+        addresses = resolve(address, port, client.ipv6_only, attempts, client.retry_delay)
     check = hostkeys.prepare(address, port, getattr(client, "host_key_policy", None),
                              getattr(client, "known_hosts", None))
     hostkey_methods = check.hostkey_methods() if check is not None else None
     for attempt in range(1, attempts + 1):
         deadline = monotonic() + timeout
         try:
-            sock, waiter = open_socket(host, port, addresses, deadline)
-        except ConnectionRefusedError:
+            if hop is None:
+                sock, waiter = open_socket(host, port, addresses, deadline)
+            else:
+                from pssh.tunnel import open_tunnel
+                sock = open_tunnel(client, host, port, deadline)
+                waiter = SocketWaiter(sock)
+        except (ConnectionRefusedError, ProxyError):
             raise
         except OSError as exc:
             if attempt == attempts:

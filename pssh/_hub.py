@@ -22,6 +22,7 @@ from time import monotonic
 
 from gevent import get_hub
 from gevent.hub import Waiter
+from gevent.lock import Semaphore
 
 __all__ = ["READ", "WRITE", "SocketWaiter", "DeadlineExceeded", "WaiterClosed", "deadline_after"]
 
@@ -83,7 +84,7 @@ class SocketWaiter:
     """
 
     __slots__ = ("_sock", "_hub", "_loop", "_watchers", "_waiting", "_closed",
-                 "_mark", "_peer_woken", "__weakref__")
+                 "_mark", "_peer_woken", "lock", "__weakref__")
 
     def __init__(self, sock):
         self._sock = sock
@@ -94,6 +95,9 @@ class SocketWaiter:
         self._closed = None
         self._mark = None
         self._peer_woken = False
+        # libssh2 keeps one state machine per session for opening channels,
+        # SFTP and SCP: only one greenlet may be inside such a call at a time.
+        self.lock = Semaphore()
 
     @property
     def sending(self):

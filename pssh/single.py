@@ -28,6 +28,7 @@ from pssh.exceptions import (
 from pssh.output import (
     DEFAULT_DECODE_ERRORS, BufferData, HostOutput, HostOutputBuffers, OutputBuffer, Stdin)
 from pssh.shell import InteractiveShell
+from pssh.tunnel import Hop, parse_proxy_jump
 from pssh.transfer import TransferMixin
 
 __all__ = ["SSHClient", "logger"]
@@ -86,9 +87,14 @@ class SSHClient(TransferMixin):
                  proxy_pkey=None, proxy_user=None, proxy_password=None,
                  _auth_thread_pool=True, keepalive_seconds=60, identity_auth=True,
                  ipv6_only=False, compress=False, keyboard_interactive=False,
-                 host_key_policy=None, known_hosts=None, ssh_config=None, _options=None):
+                 host_key_policy=None, known_hosts=None, ssh_config=None, _options=None,
+                 proxy_jump=None, agent=None, _proxy_hop=None):
         if keyboard_interactive and password is None:
             raise InvalidAPIUseError("keyboard_interactive=True requires a password")
+        if forward_ssh_agent:
+            raise InvalidAPIUseError(
+                "forward_ssh_agent=True is not supported: libssh2 1.11 only forwards an agent "
+                "through session callbacks that ssh2-python 1.2 does not expose")
         # Host keys and OpenSSH config (pssh.hostkeys, pssh.openssh_config): a file value
         # applies only where the argument was left at its default.
         options = dict(_options or ())
@@ -108,7 +114,7 @@ class SSHClient(TransferMixin):
         self.identity_files = tuple(os.path.expanduser(path)
                                     for path in options.get("identity_files") or ())
         self.identities_only = bool(options.get("identities_only"))
-        self.proxy_jump = options.get("proxy_jump")
+        self.proxy_jump = proxy_jump or options.get("proxy_jump")
         self.host_key_policy = hostkeys.validate_policy(host_key_policy)
         self.known_hosts = list(hostkeys.known_hosts_files(known_hosts))
         self.host = host
@@ -138,12 +144,19 @@ class SSHClient(TransferMixin):
         self._keepalive = None
         self._channels = {}
         self._closed = False
-        if proxy_host is not None:
-            raise ProxyError("Proxy connections (proxy_host=%s) are not supported by this "
-                             "version of pssh", proxy_host, host=host, port=self.port)
+        self.agent = agent
+        self._proxy_hop = _proxy_hop or self._make_proxy_hop()
         self._connect()
 
     # connection -----------------------------------------------------------
+
+    def _make_proxy_hop(self):
+        if self.proxy_jump:
+            return parse_proxy_jump(self.proxy_jump, self.user, self.password, self.pkey)
+        if self.proxy_host is None:
+            return None
+        return Hop(self.proxy_host, self.proxy_port or self.port, self.proxy_user or self.user,
+                   self.proxy_password or self.password, self.proxy_pkey or self.pkey)
 
     def _connect(self):
         self.sock, self._waiter, self.session = _connect.connect(self)
