@@ -178,6 +178,12 @@ class SocketWaiter:
                     woken.add(waiter)
                     self._loop.run_callback(waiter.switch, _PEER)
 
+    def kick(self):
+        """Make every greenlet waiting on this session retry its call now."""
+        for direction in (READ, WRITE):
+            for waiter in self._waiting[direction]:
+                self._loop.run_callback(waiter.switch, _PEER)
+
     def close(self, exc=None):
         """Fail every pending and future wait of this session with ``exc``."""
         if self._closed is not None:

@@ -28,11 +28,18 @@ _CONNECTING = {}
 
 
 class Bastion:
-    """A connected SSH client used to open tunnels; shared by every target behind it."""
+    """A connected SSH client used to open tunnels; shared by every target behind it.
+
+    One reader greenlet serves every tunnel: when the bastion's socket is
+    readable it pulls whatever each channel has queued, so a packet wakes one
+    greenlet, not one per tunnel. Each tunnel has its own writer greenlet for
+    the other direction.
+    """
 
     def __init__(self, client):
         self.client = client
-        self.tunnels = set()
+        self.tunnels = []
+        self._reader = None
 
     def open(self, host, port, deadline):
         """A connected socket whose peer is ``host:port`` as seen from the bastion."""
@@ -53,13 +60,45 @@ class Bastion:
         local.setblocking(False)
         remote.setblocking(False)
         tunnel = _Tunnel(self, channel, remote, "%s:%s" % (host, port))
-        self.tunnels.add(tunnel)
-        tunnel.start()
+        self.tunnels.append(tunnel)
+        tunnel.writer = gevent.spawn(tunnel.socket_to_channel)
+        if self._reader is None or self._reader.dead:
+            self._reader = gevent.spawn(self._read_loop)
+        else:
+            client._waiter.kick()
         return local
+
+    def _read_loop(self):
+        waiter = self.client._waiter
+        session = self.client.session
+        rechecked = False
+        try:
+            while self.tunnels:
+                progress = False
+                for tunnel in list(self.tunnels):
+                    if tunnel.pending is None and tunnel.pull():
+                        progress = True
+                if progress:
+                    rechecked = False
+                    continue
+                if not rechecked and any(
+                        tunnel.pending is None and (tunnel.channel.poll_channel_read(0)
+                                                    or tunnel.channel.eof())
+                        for tunnel in self.tunnels):
+                    rechecked = True
+                    continue
+                rechecked = False
+                waiter.wait(session.block_directions() or READ)
+        except (OSError, PSSHError, WaiterClosed, SSH2Error) as exc:
+            logger.debug("bastion %s:%s: reader stopped: %s", self.client.host,
+                         self.client.port, exc)
+            for tunnel in list(self.tunnels):
+                tunnel.close()
 
 
 class _Tunnel:
-    __slots__ = ("bastion", "channel", "sock", "waiter", "label", "greenlets", "__weakref__")
+    __slots__ = ("bastion", "channel", "sock", "waiter", "label", "writer", "pending",
+                 "remote_eof", "closed")
 
     def __init__(self, bastion, channel, sock, label):
         self.bastion = bastion
@@ -67,37 +106,59 @@ class _Tunnel:
         self.sock = sock
         self.waiter = SocketWaiter(sock)
         self.label = label
-        self.greenlets = ()
+        self.writer = None
+        self.pending = None
+        self.remote_eof = False
+        self.closed = False
 
-    def start(self):
-        self.greenlets = (gevent.spawn(self._channel_to_socket),
-                          gevent.spawn(self._socket_to_channel))
-
-    def _flush(self, data):
-        sock = self.sock
-        while data:
+    def pull(self):
+        """Move what the channel has queued to the socket; True if anything happened."""
+        if self.remote_eof:
+            return False
+        read = self.channel.read_ex
+        moved = False
+        rc, data = read(65536, 0)
+        while rc > 0:
+            moved = True
             try:
-                sent = sock.send(data)
+                sent = self.sock.send(data)
             except BlockingIOError:
-                self.waiter.wait(WRITE)
-                continue
-            del data[:sent]
+                sent = 0
+            except OSError:
+                self.close()
+                return True
+            if sent < len(data):
+                # The target is not reading: stop pulling this channel (its window
+                # then stops the far end) until the socket drains.
+                self.pending = bytearray(data[sent:])
+                gevent.spawn(self._flush_pending)
+                return True
+            rc, data = read(65536, 0)
+        if rc == 0 and self.channel.eof():
+            self.remote_eof = True
+            try:
+                self.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            self._maybe_done()
+            return True
+        return moved
 
-    def _channel_to_socket(self):
-        client = self.bastion.client
-        data = bytearray()
-        ignored = bytearray()
+    def _flush_pending(self):
         try:
-            backend.pump_channel(client.session, self.channel, data, ignored,
-                                 client._waiter, lambda: self._flush(data))
-            self._flush(data)
-            self.sock.shutdown(socket.SHUT_WR)
-        except (OSError, PSSHError, WaiterClosed, SSH2Error) as exc:
-            logger.debug("tunnel %s: channel to socket ended: %s", self.label, exc)
-        finally:
-            self._done()
+            data = self.pending
+            while data:
+                try:
+                    sent = self.sock.send(data)
+                    del data[:sent]
+                except BlockingIOError:
+                    self.waiter.wait(WRITE)
+            self.pending = None
+            self.bastion.client._waiter.kick()
+        except (OSError, WaiterClosed):
+            self.close()
 
-    def _socket_to_channel(self):
+    def socket_to_channel(self):
         client = self.bastion.client
         sock = self.sock
         try:
@@ -109,22 +170,37 @@ class _Tunnel:
                     continue
                 if not data:
                     call(client.session, client._waiter, self.channel.send_eof, (), None)
-                    return
+                    break
                 if backend.write_all(client.session, self.channel, data, 0, client._waiter) < 0:
+                    self.close()
                     return
         except (OSError, PSSHError, WaiterClosed, SSH2Error) as exc:
             logger.debug("tunnel %s: socket to channel ended: %s", self.label, exc)
-        finally:
-            self._done()
+            self.close()
+            return
+        self._maybe_done()
 
-    def _done(self):
-        if all(greenlet.dead or greenlet is gevent.getcurrent() for greenlet in self.greenlets):
-            self.bastion.tunnels.discard(self)
-            self.waiter.close()
-            try:
-                self.sock.close()
-            except OSError:
-                pass
+    def _maybe_done(self):
+        if self.remote_eof and self.writer is not None and self.writer.dead:
+            self.close()
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.bastion.tunnels.remove(self)
+        except ValueError:
+            pass
+        self.waiter.close()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        try:
+            self.channel.close()
+        except SSH2Error:
+            pass
 
 
 def get_bastion(hop, client_factory):
