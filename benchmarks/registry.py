@@ -221,16 +221,18 @@ for _n in (50, 200, 500):
 
 @workload("rounds_true")
 def wl_rounds_true(opts):
-    """--rounds-hosts (20) connections opened once, then --rounds (50) rounds of ``true`` (run +
-    exit codes); wall/CPU are medians per round, connect excluded."""
+    """Connections opened once, then rounds of ``true``; wall/CPU are medians per round.
+
+    --rounds-hosts (20) connections, --rounds (50) rounds (run + exit codes); connect excluded."""
     return Workload("rounds_true", "rounds", getattr(opts, "rounds_hosts", 20), "true",
                     {"rounds": getattr(opts, "rounds", 50), "expect_output": []})
 
 
 @workload("idle_sleep")
 def wl_idle_sleep(opts):
-    """--idle-hosts (500) hosts run ``sleep 5``; CPU is the client's from "all started" to "all
-    exited" (connect excluded), wall the whole run."""
+    """500 hosts run ``sleep 5``; CPU is the client's from "all started" to "all exited".
+
+    --idle-hosts (500), --idle-seconds (5); connect excluded from CPU, wall is the whole run."""
     return Workload("idle_sleep", "idle", getattr(opts, "idle_hosts", 500),
                     "sleep %g" % getattr(opts, "idle_seconds", 5), {"expect_output": []})
 
@@ -254,3 +256,53 @@ def select(kind, registry, names):
 
 __all__ = ["Peer", "Workload", "PEERS", "WORKLOADS", "peer", "workload", "select",
            "DEFAULT_PEERS", "DEFAULT_WORKLOADS", "ROOT", "HERE", "WORKLOAD_GROUPS"]
+
+
+# --------------------------------------------------- file transfer: SFTP/SCP (issue 4)
+
+_TRANSFER_FILES = {}
+
+
+def _transfer_source(opts):
+    """A random source file of --transfer-mb MiB (default 64) in a world-writable scratch
+    directory, made once per run and removed at exit; copies go to its ``copies/``."""
+    mb = getattr(opts, "transfer_mb", 64)
+    if mb not in _TRANSFER_FILES:
+        import atexit
+        import hashlib
+        import shutil
+        import tempfile
+        scratch = tempfile.mkdtemp(prefix="pssh-bench-xfer-")
+        atexit.register(shutil.rmtree, scratch, True)
+        os.chmod(scratch, 0o777)
+        source, dest = os.path.join(scratch, "source.bin"), os.path.join(scratch, "copies")
+        os.mkdir(dest)
+        os.chmod(dest, 0o777)
+        digest = hashlib.sha256()
+        with open(source, "wb") as fh:
+            for _ in range(mb):
+                block = os.urandom(1 << 20)
+                digest.update(block)
+                fh.write(block)
+        os.chmod(source, 0o644)
+        _TRANSFER_FILES[mb] = {"source": source, "dest_dir": dest, "size": mb << 20,
+                               "sha256": digest.hexdigest()}
+    return _TRANSFER_FILES[mb]
+
+
+def _transfer_workload(protocol, direction):
+    name = "%s_%s" % (protocol, direction)
+
+    def make(opts):
+        extra = dict(_transfer_source(opts), protocol=protocol, direction=direction)
+        return Workload(name, "transfer", getattr(opts, "transfer_hosts", 10), "", extra)
+    make.__doc__ = ("%s %s of one --transfer-mb (64) MiB file, --transfer-hosts (10) hosts at "
+                    "once; every copy's SHA-256 checked." % (protocol.upper(), direction))
+    return make
+
+
+for _protocol in ("sftp", "scp"):
+    for _direction in ("upload", "download"):
+        workload("%s_%s" % (_protocol, _direction))(_transfer_workload(_protocol, _direction))
+
+WORKLOAD_GROUPS["transfer"] = ["sftp_upload", "sftp_download", "scp_upload", "scp_download"]

@@ -170,7 +170,8 @@ def table_rows(rows, baseline):
         body.append([row["workload"], row["peer"], _status(row), wall, fmt_time(row["cpu"]),
                      "-" if row["maxrss_mib"] is None else "%.0f MiB" % row["maxrss_mib"],
                      fmt_ratio(row["ratio_wall"], row["ratio_wall_is_bound"]) if not row.get("derived_from")
-                     else "rss %s" % fmt_ratio(row.get("ratio_rss")), fmt_ratio(row["ratio_cpu"])])
+                     else "rss %s" % fmt_ratio(row["ratio_rss"]) if row.get("ratio_rss") else "-",
+                     fmt_ratio(row["ratio_cpu"])])
     return header, body
 
 
@@ -214,8 +215,9 @@ def markdown_targets(rows):
     lines = ["", "Notes: `rounds_true` wall/cpu are medians **per round** (connections already open); "
              "`idle_sleep` cpu is the client CPU from \"all commands started\" to \"all exited\" "
              "(wall is the whole run); `peak_memory_500` is the peak RSS of `connect_echo_500` (its "
-             "ratio column: peak RSS %s/peer). openssh: CPU includes its `ssh` processes, peak RSS "
-             "is the driver's plus the sum of the `ssh` processes' own peaks." % next(
+             "ratio column: peak RSS %s/peer). openssh: CPU includes its `ssh` processes; peak RSS "
+             "is the driver's plus the largest sampled memory of its live `ssh` processes (anonymous "
+             "resident memory summed, shared binary/library pages once)." % next(
                  (r["peer"] for r in rows if r.get("is_baseline")), "pssh")]
     entries = targets(rows)
     if entries:

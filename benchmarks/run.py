@@ -46,6 +46,10 @@ def parse_args(argv=None):
     ap.add_argument("--rounds-hosts", type=int, default=20, help="connections in rounds_true (default 20)")
     ap.add_argument("--idle-hosts", type=int, default=500, help="connections in idle_sleep (default 500)")
     ap.add_argument("--idle-seconds", type=float, default=5, help="sleep length in idle_sleep (default 5)")
+    ap.add_argument("--transfer-mb", type=int, default=64,
+                    help="file size in MiB of the sftp_/scp_ upload/download workloads (default 64)")
+    ap.add_argument("--transfer-hosts", type=int, default=10,
+                    help="hosts of the sftp_/scp_ workloads (default 10)")
     ap.add_argument("--single-server", action="store_true",
                     help="all connections to one sshd on 127.0.0.1 instead of a farm on 127.0.0.2..")
     ap.add_argument("--key-kind", default="ed25519", choices=["ed25519", "rsa", "ecdsa"])
@@ -97,7 +101,8 @@ class Servers:
         else:
             if farm_size:
                 count = min(count, farm_size)
-            self.farm = ServerFarm(count, authorized_keys=[self.key.public], shared_host_key=True)
+            self.farm = ServerFarm(count, authorized_keys=[self.key.public], shared_host_key=True,
+                                   start_timeout=120)  # 50 sshd on a busy 2-core machine
             if not self.farm.servers and hasattr(self.farm, "start"):
                 self.farm.start()
             self.list = list(self.farm.servers)
@@ -247,7 +252,11 @@ def main(argv=None):
     try:
         servers = Servers(max(w.connections for w in workloads), opts.single_server, opts.key_kind, workdir,
                           farm_size=opts.farm_size)
-        log("servers: %s (user %s)" % (", ".join("%s:%s" % (s.host, s.port) for s in servers.list), servers.user))
+        if len(servers.list) > 5:  # a farm: first..last
+            log("servers: %d sshd on %s..%s port %s (user %s)" % (
+                len(servers.list), servers.list[0].host, servers.list[-1].host, servers.list[0].port, servers.user))
+        else:
+            log("servers: %s (user %s)" % (", ".join("%s:%s" % (s.host, s.port) for s in servers.list), servers.user))
         for repeat in range(1, opts.repeats + 1):
             for wl in workloads:
                 shift = (repeat - 1) % len(peers)

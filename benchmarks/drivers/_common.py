@@ -10,6 +10,9 @@ so this module only uses the standard library.  A driver calls :func:`main` with
     connect to every ``args["hosts"][i]:args["ports"][i]`` at once, run the command on all,
     read every stdout line of every host (host order reversed when ``args["reverse"]``).
 
+and optionally ``rounds=`` (a session class, see :func:`run_rounds`) and ``idle=`` (see
+:func:`run_idle`) for the open-connection and idle workloads.
+
 Arguments are one JSON object (argv[1], or stdin when absent).  The result is one JSON object on
 the last line of stdout: status, wall (s), cpu (s, user+sys of this process and its children),
 maxrss_kb (peak RSS), plus mode-specific details.
@@ -38,6 +41,10 @@ def maxrss_kb():
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(self_rss, child_rss)  # kilobytes on Linux
+
+
+# Extra driver modes: name -> f(args) -> result dict (see _transfer.register).
+MODES = {}
 
 
 class CheckError(Exception):
@@ -252,6 +259,8 @@ def main(single=None, parallel=None, library=None, dists=(), info=None, rounds=N
             out.update(run_rounds(args, rounds))
         elif args["mode"] == "idle":
             out.update(run_idle(args, idle))
+        elif args["mode"] in MODES:  # modes registered by other modules (e.g. _transfer)
+            out.update(MODES[args["mode"]](args))
         else:
             raise ValueError("unknown mode %r" % (args["mode"],))
     except CheckError as exc:

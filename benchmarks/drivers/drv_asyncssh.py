@@ -50,7 +50,10 @@ class Rounds:
 
     def __init__(self, args):
         pairs = list(zip(args["hosts"], args["ports"]))
-        self.conns = LOOP.run_until_complete(asyncio.gather(*[_connect(args, h, p) for h, p in pairs]))
+
+        async def connect_all():
+            return await asyncio.gather(*[_connect(args, h, p) for h, p in pairs])
+        self.conns = LOOP.run_until_complete(connect_all())
 
     def run(self, command):
         async def run_all():
@@ -81,6 +84,30 @@ def idle(args, started):
         return [(r.stdout.splitlines(), r.exit_status) for r in done]
 
     return LOOP.run_until_complete(run_all())
+
+
+# -- file transfer workloads (issue 4): start_sftp_client put/get, asyncssh.scp ---------------
+
+async def _transfer_one(args, host, port, src, dst):
+    upload = args["direction"] == "upload"
+    async with _connect(args, host, port) as conn:
+        if args["protocol"] == "sftp":
+            async with conn.start_sftp_client() as sftp:
+                await (sftp.put(src, dst) if upload else sftp.get(src, dst))
+        elif upload:
+            await asyncssh.scp(src, (conn, dst))
+        else:
+            await asyncssh.scp((conn, src), dst)
+
+
+def transfer(args, jobs):
+    async def run_all():
+        await asyncio.gather(*[_transfer_one(args, h, p, s, d) for _i, h, p, s, d in jobs])
+    LOOP.run_until_complete(run_all())
+
+
+import _transfer  # noqa: E402
+_transfer.register(transfer)
 
 
 if __name__ == "__main__":

@@ -119,5 +119,42 @@ def idle(args, started):
     return results
 
 
+# -- file transfer workloads (issue 4): open_sftp().put/get, one thread per host --------------
+
+def transfer(args, jobs):
+    import _transfer
+    if args["protocol"] != "sftp":
+        raise _transfer.Unsupported("paramiko has no SCP client")
+    errors = []
+
+    def one(host, port, src, dst):
+        try:
+            client = _connect(args, host, port)
+            try:
+                sftp = client.open_sftp()
+                if args["direction"] == "upload":
+                    sftp.put(src, dst)
+                else:
+                    sftp.get(src, dst)
+                sftp.close()
+            finally:
+                client.close()
+        except Exception as exc:  # reported by the main thread
+            errors.append("%s: %s: %s" % (host, type(exc).__name__, exc))
+
+    threads = [threading.Thread(target=one, args=(h, p, s, d), daemon=True)
+               for _i, h, p, s, d in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError("; ".join(errors))
+
+
+import _transfer  # noqa: E402
+_transfer.register(transfer)
+
+
 if __name__ == "__main__":
     sys.exit(main(single, parallel, library=paramiko, rounds=Rounds, idle=idle))

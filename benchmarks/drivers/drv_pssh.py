@@ -87,6 +87,29 @@ def info():
     return {"backend": backend_name()}
 
 
+# -- file transfer workloads (issue 4): parallel copy methods with per-host copy_args --------
+
+def transfer(args, jobs):
+    import gevent
+    client = make_parallel_client(args)
+    upload, sftp = args["direction"] == "upload", args["protocol"] == "sftp"
+    if sftp:
+        copy_args = [{"dst": dst} for _i, _h, _p, _src, dst in jobs]
+        method = client.copy_file if upload else client.copy_remote_file
+        greenlets = method(args["source"], "%(dst)s", copy_args=copy_args)
+    elif upload:
+        greenlets = client.scp_send(args["source"], "-", copy_args=[
+            {"local_file": src, "remote_file": dst} for _i, _h, _p, src, dst in jobs])
+    else:
+        greenlets = client.scp_recv(args["source"], "-", copy_args=[
+            {"local_file": dst, "remote_file": src} for _i, _h, _p, src, dst in jobs])
+    gevent.joinall(greenlets, raise_error=True)
+
+
+import _transfer  # noqa: E402
+_transfer.register(transfer)
+
+
 if __name__ == "__main__":
     sys.exit(main(single, parallel, library=pssh, dists=("parallel-ssh",), info=info,
                   rounds=Rounds, idle=idle))
