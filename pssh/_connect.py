@@ -309,7 +309,7 @@ def connect(client):
                 sock, waiter = open_socket(host, port, addresses, deadline)
             else:
                 from pssh.tunnel import open_tunnel
-                sock = open_tunnel(client, host, port, deadline)
+                sock = open_tunnel(client, address, port, deadline)
                 waiter = SocketWaiter(sock)
         except (ConnectionRefusedError, ProxyError):
             raise

@@ -21,6 +21,13 @@ class HostConfig:
     Any field left at None falls back to the parallel client's value. Unlike
     parallel-ssh 2.x, a false value set here (``allow_agent=False``,
     ``keepalive_seconds=0``, ...) does override a true client-level value.
+
+    Fields beyond 2.x: ``host_key_policy`` and ``known_hosts`` (see
+    :mod:`pssh.hostkeys`), and what an OpenSSH config can set for a host
+    (:func:`pssh.openssh_config.host_configs`): ``hostname`` (the address to
+    connect to; outputs keep the host name given), ``identity_files`` (tried
+    before the default identities), ``identities_only`` (only those, no agent)
+    and ``proxy_jump`` (a bastion chain, OpenSSH ``ProxyJump`` syntax).
     """
 
     __slots__ = ("user", "port", "password", "private_key", "allow_agent", "alias",

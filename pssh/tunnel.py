@@ -253,6 +253,10 @@ def open_tunnel(client, host, port, deadline):
     """Socket to ``host:port`` through the proxy chain of ``client`` (``client._proxy_hop``)."""
     from pssh.single import SSHClient
     hop = client._proxy_hop
+    # Bastions are checked with the target client's host key settings; a bastion
+    # connection is shared only by clients with the same settings.
+    policy = getattr(client, "host_key_policy", None)
+    known_hosts = getattr(client, "known_hosts", None)
 
     def factory():
         try:
@@ -261,12 +265,13 @@ def open_tunnel(client, host, port, deadline):
                              retry_delay=client.retry_delay, timeout=client.timeout,
                              allow_agent=client.allow_agent, identity_auth=client.identity_auth,
                              keepalive_seconds=client.keepalive_seconds,
-                             agent=client.agent, _proxy_hop=hop.via)
+                             agent=client.agent, _proxy_hop=hop.via,
+                             host_key_policy=policy, known_hosts=known_hosts)
         except PSSHError as exc:
             raise ProxyError("Could not connect to proxy %s:%s for host %s:%s - %s",
                              hop.host, hop.port, host, port, exc,
                              host=host, port=port, cause=exc) from exc
-    bastion = get_bastion(hop, factory)
+    bastion = get_bastion((hop, policy, tuple(known_hosts or ())), factory)
     return bastion.open(host, port, deadline)
 
 

@@ -1,0 +1,510 @@
+"""Host key verification against OpenSSH ``known_hosts`` files.
+
+The files are parsed here (no libssh2 knownhost API): plain host names, comma
+lists, ``[host]:port`` entries, hashed ``|1|salt|hash`` entries, negated
+``!pattern`` and ``*``/``?`` wildcards, and the ``@revoked`` and
+``@cert-authority`` markers (certificate authorities are not used for host
+keys and are skipped). A host is looked up by the name ``host`` for port 22
+and ``[host]:port`` otherwise, lower-cased, as OpenSSH does.
+
+Policies (``host_key_policy=`` on the clients and on ``HostConfig``):
+
+``"accept-unknown"`` (the default)
+    A host whose key is known and now differs is refused; an unknown host is
+    accepted without writing anything (logged at INFO).
+``"strict"``
+    Unknown and changed keys are refused.
+``"accept-new"``
+    Unknown keys are accepted and appended to the first known_hosts file;
+    changed keys are refused.
+``"off"``
+    No check at all.
+
+A key listed as ``@revoked`` for the host is refused under every policy but
+``"off"``. A host counts as *known* when any file holds a key of any type for
+it; the handshake then prefers the known key types, so a server offering
+only another type is refused as changed (a downgrade an attacker could use).
+
+Each file is parsed once per process and cached by (path, mtime, size); plain
+names are indexed in a dict, patterns and hashed entries (one HMAC-SHA1 per
+entry) are scanned, and results are memoised per looked-up name.
+"""
+import base64
+import binascii
+import hashlib
+import logging
+import os
+import re
+
+from pssh.exceptions import HostKeyError
+
+__all__ = ["POLICIES", "DEFAULT_POLICY", "DEFAULT_KNOWN_HOSTS", "validate_policy",
+           "known_hosts_files", "fingerprint", "key_type", "lookup_name", "KnownHostsFile",
+           "load_known_hosts", "HostKeyCheck", "prepare"]
+
+logger = logging.getLogger("pssh.hostkeys")
+
+STRICT = "strict"
+ACCEPT_NEW = "accept-new"
+ACCEPT_UNKNOWN = "accept-unknown"
+OFF = "off"
+POLICIES = (ACCEPT_UNKNOWN, STRICT, ACCEPT_NEW, OFF)
+DEFAULT_POLICY = ACCEPT_UNKNOWN
+DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
+
+# Host key algorithms libssh2 may negotiate for a key type of a known_hosts line.
+_ALGORITHMS = {
+    "ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"),
+    "ssh-ed25519": ("ssh-ed25519",),
+    "ecdsa-sha2-nistp256": ("ecdsa-sha2-nistp256",),
+    "ecdsa-sha2-nistp384": ("ecdsa-sha2-nistp384",),
+    "ecdsa-sha2-nistp521": ("ecdsa-sha2-nistp521",),
+    "ssh-dss": ("ssh-dss",),
+}
+_ALL_ALGORITHMS = None
+
+
+def validate_policy(policy):
+    """``policy`` checked and normalised; None gives :data:`DEFAULT_POLICY`."""
+    if policy is None:
+        return DEFAULT_POLICY
+    if not isinstance(policy, str) or policy.lower() not in POLICIES:
+        raise ValueError("host_key_policy must be one of %s, got %r"
+                         % (", ".join(repr(name) for name in POLICIES), policy))
+    return policy.lower()
+
+
+def known_hosts_files(known_hosts):
+    """Tuple of expanded paths: None gives the defaults, a str is one path."""
+    if known_hosts is None:
+        known_hosts = DEFAULT_KNOWN_HOSTS
+    elif isinstance(known_hosts, (str, os.PathLike)):
+        known_hosts = (known_hosts,)
+    elif not isinstance(known_hosts, (list, tuple)) or not all(
+            isinstance(path, (str, os.PathLike)) for path in known_hosts):
+        raise ValueError("known_hosts must be a list of file paths, got %r" % (known_hosts,))
+    return tuple(os.path.expanduser(os.fspath(path)) for path in known_hosts)
+
+
+def fingerprint(blob):
+    """OpenSSH SHA256 fingerprint of a public key blob: ``SHA256:`` + unpadded base64."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
+
+
+def key_type(blob):
+    """Key type name at the start of a public key blob (``ssh-ed25519``, ...), or None."""
+    if len(blob) < 4:
+        return None
+    size = int.from_bytes(blob[:4], "big")
+    if size <= 0 or size > 64 or len(blob) < 4 + size:
+        return None
+    try:
+        return blob[4:4 + size].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+def lookup_name(host, port):
+    """The name known_hosts stores for ``host``:``port``: ``host`` or ``[host]:port``."""
+    host = host.lower()
+    if port is None or int(port) == 22:
+        return host
+    return "[%s]:%d" % (host, int(port))
+
+
+# -- parsing -----------------------------------------------------------------------------------
+
+class _Entry:
+    """One key line: marker (None or "revoked"), key type, blob, where it came from."""
+
+    __slots__ = ("marker", "keytype", "blob", "path", "lineno")
+
+    def __init__(self, marker, keytype, blob, path, lineno):
+        self.marker = marker
+        self.keytype = keytype
+        self.blob = blob
+        self.path = path
+        self.lineno = lineno
+
+    @property
+    def location(self):
+        return "%s:%d" % (self.path, self.lineno)
+
+    def __repr__(self):
+        return "<known host key %s %s at %s%s>" % (self.keytype, fingerprint(self.blob),
+                                                   self.location,
+                                                   " (revoked)" if self.marker else "")
+
+
+_IPAD = bytes(byte ^ 0x36 for byte in range(256))
+_OPAD = bytes(byte ^ 0x5C for byte in range(256))
+
+
+def _hmac_states(salt):
+    """SHA-1 states after the inner and outer HMAC pads of key ``salt`` (RFC 2104)."""
+    if len(salt) > 64:
+        salt = hashlib.sha1(salt).digest()
+    key = salt.ljust(64, b"\0")
+    return hashlib.sha1(key.translate(_IPAD)), hashlib.sha1(key.translate(_OPAD))
+
+
+def _compile_pattern(pattern):
+    if "*" not in pattern and "?" not in pattern:
+        return pattern.__eq__
+    regex = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char)
+                    for char in pattern)
+    return re.compile(regex + r"\Z", re.DOTALL).match
+
+
+class KnownHostsFile:
+    """The parsed content of one known_hosts file (see :func:`load_known_hosts`)."""
+
+    def __init__(self, path, text="", stat_key=None):
+        self.path = path
+        self.stat_key = stat_key
+        self.entries = []
+        self._plain = {}      # exact lower-case name -> [entry]
+        self._patterned = []  # (positive matchers, negative matchers, entry)
+        self._hashed = []     # (HMAC pad states, digest, entry) of key lines
+        self._hashed_revoked = []  # the same for @revoked lines
+        self._memo = {}
+        self._memo_hashed = {}
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        self.lines = len(lines)
+        for lineno, line in enumerate(lines, 1):
+            self._parse_line(line, lineno)
+
+    def _parse_line(self, line, lineno):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            return
+        marker = None
+        if fields[0].startswith("@"):
+            marker = fields[0][1:].lower()
+            fields = fields[1:]
+            if marker == "cert-authority":
+                logger.debug("%s:%d: @cert-authority line ignored (host certificates are not "
+                             "used)", self.path, lineno)
+                return
+            if marker != "revoked":
+                logger.debug("%s:%d: unknown marker @%s, line ignored", self.path, lineno, marker)
+                return
+        if len(fields) < 3:
+            logger.debug("%s:%d: malformed line ignored", self.path, lineno)
+            return
+        patterns, keytype, data = fields[0], fields[1], fields[2]
+        try:
+            blob = base64.b64decode(data.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            logger.debug("%s:%d: bad base64 key data, line ignored", self.path, lineno)
+            return
+        entry = _Entry(marker, key_type(blob) or keytype, blob, self.path, lineno)
+        self.entries.append(entry)
+        if patterns.startswith("|1|"):
+            parts = patterns.split("|")
+            try:
+                salt = base64.b64decode(parts[2], validate=True)
+                digest = base64.b64decode(parts[3], validate=True)
+            except (IndexError, binascii.Error, ValueError):
+                logger.debug("%s:%d: bad hashed host name, line ignored", self.path, lineno)
+                self.entries.pop()
+                return
+            (self._hashed_revoked if marker else self._hashed).append(
+                (_hmac_states(salt), digest, entry))
+            return
+        names = patterns.lower().split(",")
+        if any(name.startswith("!") or "*" in name or "?" in name for name in names):
+            positive = tuple(_compile_pattern(name) for name in names
+                             if name and not name.startswith("!"))
+            negative = tuple(_compile_pattern(name[1:]) for name in names
+                             if name.startswith("!") and len(name) > 1)
+            self._patterned.append((positive, negative, entry))
+        else:
+            for name in names:
+                if name:
+                    self._plain.setdefault(name, []).append(entry)
+
+    @property
+    def has_hashed(self):
+        """True when the file holds hashed key lines (see :meth:`match_hashed`)."""
+        return bool(self._hashed)
+
+    def match(self, name):
+        """Entries (keys and revocations) whose host patterns match the lower-case ``name``."""
+        return tuple(sorted(self.match_unhashed(name) + self.match_hashed(name),
+                            key=_line_order))
+
+    def match_unhashed(self, name):
+        """Matching plain and pattern lines, and every matching ``@revoked`` line."""
+        found = self._memo.get(name)
+        if found is not None:
+            return found
+        found = list(self._plain.get(name, ()))
+        for positive, negative, entry in self._patterned:
+            if any(match(name) for match in negative):
+                continue
+            if any(match(name) for match in positive):
+                found.append(entry)
+        found.extend(_hashed_matches(self._hashed_revoked, name))
+        found = tuple(sorted(found, key=_line_order))
+        if len(self._memo) > 4096:
+            self._memo.clear()
+        self._memo[name] = found
+        return found
+
+    def match_hashed(self, name):
+        """Matching hashed key lines (one HMAC-SHA1 per hashed line of the file)."""
+        found = self._memo_hashed.get(name)
+        if found is None:
+            found = tuple(_hashed_matches(self._hashed, name))
+            if len(self._memo_hashed) > 4096:
+                self._memo_hashed.clear()
+            self._memo_hashed[name] = found
+        return found
+
+    def add(self, name, blob):
+        """Append a ``name keytype base64`` line to the file and to this parsed copy."""
+        directory = os.path.dirname(self.path)
+        if directory:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        line = "%s %s %s\n" % (name, key_type(blob), base64.b64encode(blob).decode("ascii"))
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = "\n" + line
+            os.write(fd, line.encode("utf-8"))
+            stat = os.fstat(fd)
+        finally:
+            os.close(fd)
+        self.lines += 1
+        entry = _Entry(None, key_type(blob), blob, self.path, self.lines)
+        self.entries.append(entry)
+        self._plain.setdefault(name, []).append(entry)
+        self._memo.pop(name, None)
+        self._memo_hashed.pop(name, None)
+        self.stat_key = (stat.st_mtime_ns, stat.st_size)
+        _FILES[self.path] = self
+
+
+def _hashed_matches(hashed, name):
+    # HMAC-SHA1(salt, name) from the precomputed pad states: half the cost of hmac.digest,
+    # which sets the key up again on every call.
+    if not hashed:
+        return []
+    encoded = name.encode("utf-8")
+    found = []
+    for (inner, outer), digest, entry in hashed:
+        state = inner.copy()
+        state.update(encoded)
+        final = outer.copy()
+        final.update(state.digest())
+        if final.digest() == digest:
+            found.append(entry)
+    return found
+
+
+def _line_order(entry):
+    return entry.lineno
+
+
+_FILES = {}
+
+
+def load_known_hosts(path):
+    """The parsed :class:`KnownHostsFile` at ``path``, cached by (path, mtime, size).
+
+    A missing or unreadable file is an empty one.
+    """
+    try:
+        stat = os.stat(path)
+    except OSError:
+        parsed = _FILES.get(path)
+        if parsed is None or parsed.stat_key is not None:
+            parsed = _FILES[path] = KnownHostsFile(path)
+        return parsed
+    stat_key = (stat.st_mtime_ns, stat.st_size)
+    parsed = _FILES.get(path)
+    if parsed is not None and parsed.stat_key == stat_key:
+        return parsed
+    try:
+        with open(path, encoding="utf-8", errors="replace") as known:
+            text = known.read()
+    except OSError as exc:
+        logger.debug("cannot read known_hosts file %s: %s", path, exc)
+        return KnownHostsFile(path)
+    parsed = KnownHostsFile(path, text, stat_key)
+    _FILES[path] = parsed
+    return parsed
+
+
+# -- checking ----------------------------------------------------------------------------------
+
+def _hostkey_algorithms():
+    global _ALL_ALGORITHMS
+    if _ALL_ALGORITHMS is None:
+        from ssh2.session import LIBSSH2_METHOD_HOSTKEY, Session
+        _ALL_ALGORITHMS = tuple(Session().supported_algs(LIBSSH2_METHOD_HOSTKEY))
+    return _ALL_ALGORITHMS
+
+
+class HostKeyCheck:
+    """The known keys of one ``host``:``port``, gathered before the handshake.
+
+    :meth:`hostkey_methods` orders the handshake's host key algorithms so the
+    known key types come first; :meth:`verify` checks the key the server
+    offered and applies the policy.
+    """
+
+    __slots__ = ("host", "port", "policy", "files", "name", "keys", "revoked", "_complete")
+
+    def __init__(self, host, port, policy, files):
+        self.host = host
+        self.port = port
+        self.policy = policy
+        self.files = files
+        self.name = lookup_name(host, port)
+        self._gather()
+
+    def _gather(self, hashed=False):
+        # Hashed lines cost an HMAC each: they are searched only when the plain and
+        # pattern lines know no key for the host, or when the offered key is not among
+        # those (verify). Revocations, hashed or not, are always gathered.
+        keys = []
+        revoked = []
+        complete = True
+        for path in self.files:
+            parsed = load_known_hosts(path)
+            found = parsed.match_unhashed(self.name)
+            if hashed:
+                found += parsed.match_hashed(self.name)
+            elif parsed.has_hashed:
+                complete = False
+            for entry in found:
+                (revoked if entry.marker else keys).append(entry)
+        self.keys = keys
+        self.revoked = revoked
+        self._complete = complete
+        if not keys and not complete:
+            self._gather(hashed=True)
+
+    def hostkey_methods(self):
+        """Host key algorithm preference (a comma list) putting known types first, or None."""
+        if not self.keys:
+            return None
+        preferred = []
+        for entry in self.keys:
+            for algorithm in _ALGORITHMS.get(entry.keytype, (entry.keytype,)):
+                if algorithm not in preferred:
+                    preferred.append(algorithm)
+        supported = _hostkey_algorithms()
+        ordered = [name for name in preferred if name in supported]
+        if not ordered:
+            return None
+        return ",".join(ordered + [name for name in supported if name not in ordered])
+
+    def verify(self, session):
+        """Check the host key of the handshaken ``session``; raises :class:`HostKeyError`."""
+        blob = session.hostkey()[0]
+        for entry in self.revoked:
+            if entry.blob == blob:
+                raise self._error("revoked", blob, [entry],
+                                  "the offered %s key %s is marked @revoked at %s", key_type(blob),
+                                  fingerprint(blob), entry.location)
+        for entry in self.keys:
+            if entry.blob == blob:
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("[%s] host key %s matches %s", self.host, fingerprint(blob),
+                                 entry.location)
+                return
+        if not self._complete:
+            self._gather(hashed=True)
+            return self.verify(_Offered(blob))
+        if self.keys:
+            offered = key_type(blob)
+            same_type = [entry for entry in self.keys if entry.keytype == offered]
+            detail = "" if same_type else \
+                " (the server offered no key of a known type: possible downgrade)"
+            raise self._error(
+                "changed", blob, self.keys,
+                "the host key has changed - possible man-in-the-middle attack%s - offered %s "
+                "key %s, known: %s", detail, offered, fingerprint(blob),
+                ", ".join("%s %s at %s" % (entry.keytype, fingerprint(entry.blob),
+                                           entry.location) for entry in self.keys))
+        self._unknown(blob)
+
+    def _unknown(self, blob):
+        if self.policy == STRICT:
+            raise self._error("unknown", blob, [],
+                              "no known host key (policy 'strict') - offered %s key %s; "
+                              "searched %s", key_type(blob), fingerprint(blob),
+                              ", ".join(self.files) or "no known_hosts file")
+        if self.policy == ACCEPT_NEW:
+            # Another connection may have recorded this host since the handshake began.
+            self._gather()
+            if self.keys or self.revoked:
+                return self.verify(_Offered(blob))
+            if not self.files:
+                logger.info("[%s] accepted unknown host key %s for %s (no known_hosts file "
+                            "to record it in)", self.host, _Key(blob), self.name)
+                return None
+            path = self.files[0]
+            try:
+                load_known_hosts(path).add(self.name, blob)
+            except OSError as exc:
+                logger.warning("[%s] accepted host key %s %s but could not record it in %s: %s",
+                               self.host, key_type(blob), fingerprint(blob), path, exc)
+                return None
+            logger.info("[%s] recorded new host key %s for %s in %s", self.host, _Key(blob),
+                        self.name, path)
+            return None
+        logger.info("[%s] accepted unknown host key %s for %s (not recorded; policy %r)",
+                    self.host, _Key(blob), self.name, self.policy)
+        return None
+
+    def _error(self, reason, blob, entries, detail, *args):
+        exc = HostKeyError("Host key verification failed for host %s:%s - " + detail,
+                           self.host, self.port, *args, host=self.host, port=self.port)
+        exc.reason = reason
+        exc.fingerprint = fingerprint(blob)
+        exc.key_type = key_type(blob)
+        exc.known_fingerprints = [fingerprint(entry.blob) for entry in entries]
+        exc.locations = [entry.location for entry in entries]
+        return exc
+
+
+class _Key:
+    """Formats as "type fingerprint" only when a log record is emitted."""
+
+    __slots__ = ("blob",)
+
+    def __init__(self, blob):
+        self.blob = blob
+
+    def __str__(self):
+        return "%s %s" % (key_type(self.blob), fingerprint(self.blob))
+
+
+class _Offered:
+    """Stands in for a session whose host key is already known."""
+
+    __slots__ = ("blob",)
+
+    def __init__(self, blob):
+        self.blob = blob
+
+    def hostkey(self):
+        return self.blob, 0
+
+
+def prepare(host, port, policy, known_hosts):
+    """A :class:`HostKeyCheck` for ``host``:``port``, or None when ``policy`` is ``"off"``.
+
+    ``policy`` and ``known_hosts`` are the client values (None: the defaults).
+    """
+    policy = validate_policy(policy)
+    if policy == OFF:
+        return None
+    return HostKeyCheck(host, port, policy, known_hosts_files(known_hosts))
