@@ -70,9 +70,14 @@ class ParallelSSHClient(ParallelTransferMixin):
                  proxy_user=None, proxy_password=None, proxy_pkey=None,
                  forward_ssh_agent=False, keepalive_seconds=60, identity_auth=True,
                  ipv6_only=False, compress=False, keyboard_interactive=False,
-                 host_key_policy=None, known_hosts=None, ssh_config=None):
+                 host_key_policy=None, known_hosts=None, ssh_config=None, proxy_jump=None,
+                 agent=None):
         if keyboard_interactive and password is None:
             raise InvalidAPIUseError("keyboard_interactive=True requires a password")
+        if forward_ssh_agent:
+            raise InvalidAPIUseError(
+                "forward_ssh_agent=True is not supported: libssh2 1.11 only forwards an agent "
+                "through session callbacks that ssh2-python 1.2 does not expose")
         # Host keys and OpenSSH config: per-host HostConfig > explicit arguments > file.
         self.host_key_policy = None if host_key_policy is None else \
             hostkeys.validate_policy(host_key_policy)
@@ -116,6 +121,8 @@ class ParallelSSHClient(ParallelTransferMixin):
         self.gssapi_client_identity = None
         self.gssapi_delegate_credentials = False
         self.cmds = None
+        self.proxy_jump = proxy_jump
+        self.agent = agent
         self._host_clients = {}
         self._check_fd_limit()
 
@@ -166,7 +173,10 @@ class ParallelSSHClient(ParallelTransferMixin):
                 openssh_config.PARALLEL_DEFAULTS, config)
             options = {name: merged.pop(name) for name in openssh_config.HOST_OPTIONS}
             settings = merged
+        if options.get("proxy_jump") is None and self.proxy_jump:
+            options["proxy_jump"] = self.proxy_jump
         settings["_options"] = options
+        settings["agent"] = self.agent
         return settings
 
     def _make_client(self, index, host):

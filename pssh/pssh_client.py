@@ -59,9 +59,6 @@ class ParallelSSHClient(_ParallelSSHClient):
                  proxy_host=None, proxy_port=22, proxy_user=None, proxy_password=None,
                  proxy_pkey=None, agent=None, allow_agent=True, host_config=None,
                  channel_timeout=None, **kwargs):
-        if agent is not None:
-            raise NotImplementedError("agent= (pssh.agent.SSHAgent) is not supported yet; "
-                                      "use the system agent (allow_agent=True)")
         hosts = list(hosts)
         if isinstance(host_config, dict):
             host_config = [_host_config_from_dict(host_config.get(host)) for host in hosts]
@@ -71,7 +68,7 @@ class ParallelSSHClient(_ParallelSSHClient):
                          allow_agent=allow_agent, host_config=host_config,
                          proxy_host=proxy_host, proxy_port=proxy_port, proxy_user=proxy_user,
                          proxy_password=proxy_password, proxy_pkey=proxy_pkey,
-                         forward_ssh_agent=forward_ssh_agent, **kwargs)
+                         forward_ssh_agent=forward_ssh_agent, agent=agent, **kwargs)
 
     def run_command(self, command, sudo=False, user=None, stop_on_errors=True, shell=None,
                     use_shell=True, use_pty=True, host_args=None, encoding="utf-8", **kwargs):

@@ -124,3 +124,18 @@ def test_two_hop_chain(make_sshd, sshd_farm, user_key):
     assert list(out.stdout) == ["127.0.0.1 %s" % target.host] or \
         list(out.stdout) == ["%s %s" % (second.host, target.host)]
     client.close()
+
+
+def test_parallel_client_proxy_jump_and_agent(make_sshd, sshd_farm, user_key):
+    from pssh.agent import SSHAgent
+    bastion = make_sshd(listen_ip="127.0.0.1")
+    agent = SSHAgent()
+    agent.add_key(user_key.private)
+    hosts = [srv.host for srv in sshd_farm][:3]
+    client = ParallelSSHClient(hosts, port=sshd_farm.port, agent=agent, identity_auth=False,
+                               num_retries=1, timeout=30,
+                               proxy_jump="%s:%d" % (bastion.host, bastion.port))
+    output = client.run_command(SERVER_ADDRESS)
+    client.join(timeout=60)
+    assert [list(o.stdout) for o in output] == [[host] for host in hosts]
+    assert bastion.connections()
