@@ -8,7 +8,7 @@ import pytest
 from pssh.exceptions import AuthenticationError, InvalidAPIUseError, PKeyFileError
 from pssh.single import SSHClient
 
-CONNECT_TIMEOUT = 10
+CONNECT_TIMEOUT = 20  # generous: a loaded CI host can take seconds to handshake
 READ_TIMEOUT = 30
 
 

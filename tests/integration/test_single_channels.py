@@ -9,7 +9,7 @@ from pssh.exceptions import PSSHError, SessionError, Timeout
 from pssh.shell import InteractiveShell
 from pssh.single import SSHClient
 
-CONNECT_TIMEOUT = 10
+CONNECT_TIMEOUT = 20  # generous: a loaded CI host can take seconds to handshake
 READ_TIMEOUT = 30
 
 

@@ -15,7 +15,7 @@ from pssh.exceptions import (
     NoIPv6AddressFoundError, PSSHError, SessionError, Timeout, UnknownHostError)
 from pssh.single import SSHClient
 
-CONNECT_TIMEOUT = 10
+CONNECT_TIMEOUT = 20  # generous: a loaded CI host can take seconds to handshake
 READ_TIMEOUT = 30
 SLACK = 3
 

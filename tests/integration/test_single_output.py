@@ -7,7 +7,7 @@ import pytest
 from pssh.output import HostOutput
 from pssh.single import SSHClient
 
-CONNECT_TIMEOUT = 10
+CONNECT_TIMEOUT = 20  # generous: a loaded CI host can take seconds to handshake
 READ_TIMEOUT = 30
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from pssh.single import SSHClient
 
-CONNECT_TIMEOUT = 10
+CONNECT_TIMEOUT = 20  # generous: a loaded CI host can take seconds to handshake
 READ_TIMEOUT = 60
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),

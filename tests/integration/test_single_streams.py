@@ -11,7 +11,7 @@ import pytest
 from pssh.exceptions import PSSHError
 from pssh.single import SSHClient
 
-CONNECT_TIMEOUT = 10
+CONNECT_TIMEOUT = 20  # generous: a loaded CI host can take seconds to handshake
 READ_TIMEOUT = 60
 
 
@@ -95,6 +95,18 @@ def test_stdin_after_the_command_finished(client):
         with gevent.Timeout(10, AssertionError("stdin write hung on a closed channel")):
             out.stdin.write(b"too late\n")
     assert info.value.host == client.host
+
+
+def test_stdin_write_blocks_on_flow_control_and_close_fails_it(sshd, user_key):
+    c = connect(sshd, user_key)
+    out = c.run_command("sleep 30")  # never reads its stdin
+    writer = gevent.spawn(out.stdin.write, b"x" * 50000000)
+    writer.join(timeout=0.5)
+    assert not writer.dead  # the SSH window is full: the write waits for the remote side
+    c.close()
+    with pytest.raises(PSSHError) as info:
+        writer.get(timeout=5)
+    assert info.value.host == sshd.host
 
 
 # -- several commands on one connection ------------------------------------------------------------
