@@ -9,6 +9,7 @@ read yet.
 """
 import logging
 import os
+from itertools import chain
 from operator import length_hint
 from time import monotonic
 
@@ -80,8 +81,9 @@ class OutputBuffer:
             chunk, consumed = bytes(data[:end]), end + 1
             if self.finished and consumed < len(data):
                 tail, consumed = bytes(data[consumed:]), len(data)
-        parts = chunk.decode(encoding, errors).split("\n") if end >= 0 else []
-        if any(part.endswith("\r") for part in parts):
+        text = chunk.decode(encoding, errors) if end >= 0 else None
+        parts = text.split("\n") if text is not None else []
+        if text and "\r" in text:
             parts = [part[:-1] if part.endswith("\r") else part for part in parts]
         if tail:
             # The unterminated last line keeps a trailing \r: only \r\n separates lines.
@@ -101,19 +103,32 @@ class OutputBuffer:
 
 
 def iter_lines(buffer, output, prefix):
-    """Generator of decoded lines of ``buffer`` for ``output`` (see HostOutput.stdout)."""
+    """Iterator of decoded lines of ``buffer`` for ``output`` (see HostOutput.stdout).
+
+    Lines are handed out by ``itertools.chain`` straight from the shared batch
+    iterator, so a line costs no Python frame switch; the generator below runs
+    once per batch to wait for and decode the next one.
+    """
+    lines = chain.from_iterable(_batches(buffer, output))
+    if host_logger.isEnabledFor(logging.INFO):
+        return _logged(lines, output.host, prefix)
+    return lines
+
+
+def _logged(lines, host, prefix):
+    for line in lines:
+        host_logger.info("[%s]%s\t%s", host, prefix, line)
+        yield line
+
+
+def _batches(buffer, output):
     read_timeout = output.read_timeout
     idle_timeout = output.idle_timeout
     started = monotonic()
-    log_lines = host_logger.isEnabledFor(logging.INFO)
-    host = output.host
     while True:
-        if log_lines:
-            for line in buffer.batch:
-                host_logger.info("[%s]%s\t%s", host, prefix, line)
-                yield line
-        else:
-            yield from buffer.batch
+        if length_hint(buffer.batch):
+            yield buffer.batch
+            continue
         buffer.take_lines(output.encoding, output.decode_errors)
         if length_hint(buffer.batch):
             continue
