@@ -252,3 +252,25 @@ def scp_recv_file(session, channel, fd, size, wait, progress):
         else:
             return rc
     return done
+
+
+__all__ += ["forget_sftp_handle"]
+
+
+def forget_sftp_handle(handle):
+    """Make sure ``handle`` (an SFTPHandle whose connection is gone) is never deallocated.
+
+    ssh2-python's deallocator would call libssh2_sftp_close_handle on a dead session, which
+    can crash. Without access to the object's fields here, the handle is leaked on purpose:
+    one extra reference that nothing releases, not even interpreter shutdown.
+    """
+    import ctypes
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))
+
+
+__all__ += ["enable_gcm_batching"]
+
+
+def enable_gcm_batching():
+    """Native-only optimisation (see src/gcm.pxi); the pure backend leaves libssh2 alone."""
+    return "not available in the pure backend"

@@ -26,6 +26,7 @@ include "read.pxi"             # pump_channel()
 include "write.pxi"            # write_all()
 include "sftp.pxi"             # sftp_write_file(), sftp_read_file()
 include "scp.pxi"              # scp_send_file(), scp_recv_file()
+include "gcm.pxi"              # enable_gcm_batching()
 
 # API parity with pssh._pure: mapping ssh2-python exceptions to libssh2 codes
 # is not a hot path, so reuse the single pure definition instead of a copy.

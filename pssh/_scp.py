@@ -1,0 +1,264 @@
+"""SCP upload and download of single files over one client (libssh2's scp_send64/scp_recv2).
+
+libssh2 does the SCP header exchange; the end of each file is done here, as the protocol wants
+it and libssh2 does not: after an upload the status byte ``\\0`` is sent and the remote ``scp``
+answers with ``\\0`` or an error line (a full disk or a failed write is reported this way); after
+a download the remote status byte is read and acknowledged. Then EOF, channel close, and the
+remote ``scp``'s exit status must be 0. Any other outcome raises :class:`SCPError` naming the
+host and the path.
+"""
+import logging
+import os
+import posixpath
+
+from ssh2.exceptions import SSH2Error
+
+from pssh._backend import backend
+from pssh._hub import DeadlineExceeded, WaiterClosed
+from pssh._localfile import TempTarget, open_source
+from pssh._sftp import EAGAIN, Failed, _local_error, _reporter, encode_path, session_broken
+from pssh.exceptions import SCPError, SessionError, SFTPError
+
+logger = logging.getLogger("pssh.transfer")
+
+_ERRORS = (Failed, DeadlineExceeded, WaiterClosed)
+
+
+def _read_exact(ops, channel, size, stream_id=0):
+    """Up to ``size`` bytes of ``channel`` (fewer only at EOF)."""
+    data = b""
+    session, waiter = ops.session, ops.waiter
+    while len(data) < size:
+        try:
+            rc, chunk = channel.read_ex(size - len(data), stream_id)
+        except SSH2Error as exc:
+            raise Failed(_code(exc), None, exc) from None
+        if rc > 0:
+            data += chunk
+            continue
+        if rc == 0 and channel.eof():
+            break
+        if rc < 0 and rc != EAGAIN:
+            raise Failed(rc)
+        if rc == 0 and channel.poll_channel_read(0):
+            continue
+        waiter.wait(session.block_directions(), ops.deadline())
+    ops.settle()
+    return data
+
+
+def _read_line(ops, channel, limit=4096):
+    line = b""
+    while len(line) < limit:
+        byte = _read_exact(ops, channel, 1)
+        if not byte or byte == b"\n":
+            break
+        line += byte
+    return line.decode("utf-8", "replace")
+
+
+def _write(ops, channel, data):
+    try:
+        rc = backend.write_all(ops.session, channel, data, 0, ops.data_wait())
+    finally:
+        ops.settle()
+    if rc < 0:
+        raise Failed(rc)
+
+
+def _finish(ops, channel):
+    """EOF, wait for the remote EOF, close; returns (exit status, remote output text)."""
+    ops.call(channel.send_eof)
+    out, err = bytearray(), bytearray()
+    try:
+        rc = backend.pump_channel(ops.session, channel, out, err, ops.data_wait(), _noop)
+    finally:
+        ops.settle()
+    if rc < 0:
+        raise Failed(rc)
+    ops.call(channel.close)
+    ops.call(channel.wait_closed)
+    text = (bytes(out).lstrip(b"\x00\x01\x02") + bytes(err)).decode("utf-8", "replace").strip()
+    return channel.get_exit_status(), text
+
+
+def _noop():
+    pass
+
+
+def _close_quietly(ops, channel, why, drain):
+    """After a failed SCP transfer on a usable connection: end the remote scp and free the
+    channel on the server (sshd limits the channels of a connection). ``drain``: send EOF and
+    read what the remote scp still says (uploads); else just close (downloads: the rest of
+    the file is not read, at most a window of it arrives)."""
+    if session_broken(why):
+        return
+    try:
+        if drain:
+            _finish(ops, channel)
+        else:
+            ops.call(channel.close)
+            ops.call(channel.wait_closed)
+    except (Failed, DeadlineExceeded, WaiterClosed, SessionError):
+        pass
+
+
+def _remote_message(ops, channel, status):
+    """The text after an SCP status byte other than 0 (1: error, 2: fatal error)."""
+    if status in (b"\x01", b"\x02"):
+        return _read_line(ops, channel)
+    if not status:
+        return "connection closed by the remote scp"
+    return "unexpected SCP status byte %r" % (status,)
+
+
+def send(ops, local_file, remote_file, progress=None, sftp_session=None, mkdir_parents=True):
+    """Upload one file with SCP keeping mode, mtime and atime; returns the byte count.
+
+    ``sftp_session``: a context manager factory giving an SFTP session, used only when the
+    remote parent directory is missing (to create it) or to explain a refusal.
+    """
+    host = ops.host
+    if remote_file.endswith("/"):
+        remote_file = remote_file + os.path.basename(local_file)
+    try:
+        source = open_source(local_file)
+    except OSError as exc:
+        raise _local_error(exc, host, local_file) from None
+    total = source.size
+    args = (encode_path(remote_file), source.mode & 0o777, total, int(source.mtime),
+            int(source.atime))
+    try:
+        try:
+            channel = ops.call(ops.session.scp_send64, *args)
+        except Failed as failure:
+            if failure.lost or sftp_session is None:
+                raise
+            if not _prepare_target(ops, sftp_session, remote_file, mkdir_parents):
+                raise
+            channel = ops.call(ops.session.scp_send64, *args)
+    except _ERRORS as failure:
+        raise _scp_error(ops, "SCP upload", remote_file, failure,
+                         "the remote scp refused the file (missing directory, permission "
+                         "denied, or not a directory)") from None
+    report = _reporter(progress, host, remote_file, total)
+    try:
+        try:
+            rc = backend.scp_send_file(ops.session, channel, source.data, 0, ops.data_wait(),
+                                       report)
+        finally:
+            ops.settle()
+        if rc < 0:
+            raise Failed(rc)
+        if rc != total:
+            raise SCPError("Short write uploading %s to host %s: %s of %s bytes", remote_file,
+                           host, rc, total, host=host, port=ops.port, path=remote_file)
+        _write(ops, channel, b"\x00")
+        status = _read_exact(ops, channel, 1)
+        if status != b"\x00":
+            message = _remote_message(ops, channel, status)
+            raise SCPError("SCP upload of %s to host %s failed - %s", remote_file, host,
+                           message, host=host, port=ops.port, path=remote_file)
+        code, text = _finish(ops, channel)
+        if code != 0:
+            raise SCPError("SCP upload of %s to host %s failed - remote scp exited with %s%s",
+                           remote_file, host, code, ": " + text if text else "", host=host,
+                           port=ops.port, path=remote_file)
+    except _ERRORS as failure:
+        _close_quietly(ops, channel, failure, True)
+        raise _scp_error(ops, "SCP upload", remote_file, failure) from None
+    except BaseException as exc:
+        _close_quietly(ops, channel, exc, True)
+        raise
+    if source.changed():
+        raise SCPError("Local file %s changed while it was uploaded to host %s:%s", local_file,
+                       host, remote_file, host=host, port=ops.port, path=local_file)
+    if report is not None:
+        progress(host, remote_file, total, total)
+    logger.info("Copied local file %s to remote destination %s:%s", local_file, host,
+                remote_file)
+    return total
+
+
+def _prepare_target(ops, sftp_session, remote_file, mkdir_parents):
+    """After a refused upload: create a missing parent directory. True to try again."""
+    parent = posixpath.dirname(remote_file.rstrip("/"))
+    if not parent or not mkdir_parents:
+        return False
+    try:
+        with sftp_session() as sftp:
+            if ops.stat(sftp, encode_path(parent)) is not None:
+                return False
+            ops.mkdir_p(sftp, parent)
+            return True
+    except (SFTPError, Failed):
+        return False
+
+
+def recv(ops, remote_file, local_file, progress=None, encoding="utf-8"):
+    """Download one file with SCP into ``local_file`` (via a temporary file), keeping mode,
+    mtime and atime; returns the byte count."""
+    host = ops.host
+    try:
+        channel, info = ops.call(ops.session.scp_recv2, encode_path(remote_file, encoding))
+    except _ERRORS as failure:
+        raise _scp_error(ops, "SCP download", remote_file, failure,
+                         "remote file missing, unreadable or not a regular file") from None
+    size = info.st_size
+    report = _reporter(progress, host, remote_file, size)
+    try:
+        try:
+            target = TempTarget(local_file)
+        except OSError as exc:
+            raise _local_error(exc, host, local_file) from None
+        with target:
+            try:
+                rc = backend.scp_recv_file(ops.session, channel, target.fd, size,
+                                           ops.data_wait(), report)
+            except OSError as exc:
+                raise _local_error(exc, host, local_file) from None
+            finally:
+                ops.settle()
+            if rc < 0:
+                raise Failed(rc)
+            if rc != size:
+                raise SCPError("Short read downloading %s from host %s: %s of %s bytes",
+                               remote_file, host, rc, size, host=host, port=ops.port,
+                               path=remote_file)
+            status = _read_exact(ops, channel, 1)
+            if status != b"\x00":
+                message = _remote_message(ops, channel, status)
+                raise SCPError("SCP download of %s from host %s failed - %s", remote_file,
+                               host, message, host=host, port=ops.port, path=remote_file)
+            _write(ops, channel, b"\x00")
+            code, text = _finish(ops, channel)
+            if code not in (0, None):
+                raise SCPError("SCP download of %s from host %s failed - remote scp exited "
+                               "with %s%s", remote_file, host, code,
+                               ": " + text if text else "", host=host, port=ops.port,
+                               path=remote_file)
+            target.commit(info.st_mode, (info.st_atime, info.st_mtime))
+    except _ERRORS as failure:
+        _close_quietly(ops, channel, failure, False)
+        raise _scp_error(ops, "SCP download", remote_file, failure) from None
+    except BaseException as exc:
+        _close_quietly(ops, channel, exc, False)
+        raise
+    if report is not None:
+        progress(host, remote_file, size, size)
+    logger.info("Copied remote file %s:%s to local %s", host, remote_file, local_file)
+    return size
+
+
+def _scp_error(ops, what, path, failure, refused=None):
+    exc = ops.wrap(SCPError, what, path, failure)
+    if refused and isinstance(failure, Failed) and not failure.lost and failure.code == -28:
+        # libssh2 keeps only "failed to send/recv file"; say what it usually means.
+        exc = SCPError("%s of %s on host %s failed - %s", what, path, ops.host, refused,
+                       host=ops.host, port=ops.port, cause=failure.exc, path=path)
+    return exc
+
+
+def _code(exc):
+    from pssh._pure import error_code
+    return error_code(exc)

@@ -1,0 +1,473 @@
+"""SFTP operations of one client: sessions, remote paths, single-file upload and download.
+
+Every libssh2 call runs non-blocking through the client's socket waiter. Failures become
+:class:`SFTPError` / :class:`SFTPIOError` naming host and path, with the SFTP status code (when
+the server sent one) in ``sftp_status`` and the underlying error in ``cause``.
+"""
+import logging
+import os
+import posixpath
+import stat as stat_mod
+from time import monotonic
+
+from ssh2.exceptions import SSH2Error
+from ssh2.sftp import (
+    LIBSSH2_FXF_CREAT, LIBSSH2_FXF_READ, LIBSSH2_FXF_TRUNC, LIBSSH2_FXF_WRITE,
+    LIBSSH2_SFTP_ATTR_PERMISSIONS)
+from ssh2.sftp_handle import SFTPAttributes
+
+from pssh import _connect
+from pssh._backend import backend
+from pssh._hub import DeadlineExceeded, WaiterClosed, deadline_after
+from pssh._localfile import TempTarget, open_source
+from pssh.exceptions import ConnectionLostError, SessionError, SFTPError, SFTPIOError, Timeout
+
+logger = logging.getLogger("pssh.transfer")
+
+EAGAIN = backend.LIBSSH2_ERROR_EAGAIN
+SFTP_PROTOCOL = -31
+_SOCKET_ERRORS = frozenset((-1, -7, -13, -43, -45, -26))  # -26: channel closed
+FX_NO_SUCH_FILE = 2
+FX_PERMISSION_DENIED = 3
+FX_FAILURE = 4
+FX_NAMES = {1: "end of file", 2: "no such file or directory", 3: "permission denied",
+            4: "failure", 5: "bad message", 6: "no connection", 7: "connection lost",
+            8: "operation unsupported", 11: "file already exists", 14: "no space on filesystem",
+            15: "quota exceeded"}
+
+_WRITE_FLAGS = LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC
+DIR_MODE = 0o755
+
+
+class Failed(Exception):
+    """A libssh2 call failed: ``code`` (libssh2), ``status`` (SFTP status or None), ``exc``."""
+
+    def __init__(self, code, status=None, exc=None):
+        super().__init__(code, status)
+        self.code = code
+        self.status = status
+        self.exc = exc
+
+    @property
+    def lost(self):
+        return self.code in _SOCKET_ERRORS
+
+    def describe(self):
+        if self.status is not None:
+            return FX_NAMES.get(self.status, "SFTP status %s" % self.status)
+        if self.lost:
+            return "connection lost"
+        if self.exc is not None:
+            return "%s%s" % (type(self.exc).__name__, ": %s" % self.exc if str(self.exc) else "")
+        return "libssh2 error %s" % self.code
+
+
+def encode_path(path, encoding="utf-8"):
+    if isinstance(path, bytes):
+        return path
+    return os.fsencode(path) if encoding is None else path.encode(encoding, "surrogateescape")
+
+
+_GCM = []
+
+
+def _enable_gcm_batching():
+    """Once per process: let the native backend encrypt AES-GCM packets whole (src/gcm.pxi)."""
+    if not _GCM:
+        state = backend.enable_gcm_batching()
+        _GCM.append(state)
+        if state is not True:
+            logger.debug("AES-GCM packet batching: %s", state)
+
+
+class Ops:
+    """The transfer plumbing of one :class:`pssh.single.SSHClient`."""
+
+    def __init__(self, client):
+        if not _GCM:
+            _enable_gcm_batching()
+        self.client = client
+        self.host = client.host
+        self.port = client.port
+        self.session = client.session
+        self.waiter = client._waiter
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def deadline(self):
+        return deadline_after(self.client.timeout)
+
+    def data_wait(self):
+        """The wait callable for data loops: ``timeout`` bounds each wait (an idle timeout)."""
+        waiter, timeout = self.waiter, self.client.timeout
+        if not timeout:
+            return waiter
+
+        def wait(directions):
+            waiter.wait(directions, monotonic() + timeout)
+        return wait
+
+    def call(self, func, *args, sftp=None):
+        """``func(*args)`` until it stops returning EAGAIN; raises :class:`Failed`."""
+        if self.client._closed:
+            raise SessionError("Client for host %s:%s is closed", self.host, self.port,
+                               host=self.host, port=self.port)
+        try:
+            return _connect.call(self.session, self.waiter, func, args, self.deadline())
+        except SSH2Error as exc:
+            code = _code_of(exc)
+            status = None
+            if sftp is not None and code == SFTP_PROTOCOL:
+                try:
+                    status = sftp.last_error()
+                except SSH2Error:
+                    status = None
+            raise Failed(code, status, exc) from None
+
+    def settle(self):
+        self.waiter.settle()
+
+    def wrap(self, cls, what, path, failure, **extra):
+        """The exception for a :class:`Failed` / DeadlineExceeded / WaiterClosed of ``what``."""
+        if isinstance(failure, DeadlineExceeded):
+            exc = Timeout("%s of %s on host %s:%s timed out", what, path, self.host, self.port,
+                          host=self.host, port=self.port)
+            exc.path = path
+            return exc
+        if isinstance(failure, WaiterClosed):
+            cause = SessionError("Client for host %s:%s was closed", self.host, self.port,
+                                 host=self.host, port=self.port, cause=failure)
+            return cls("%s of %s on host %s failed - client closed", what, path, self.host,
+                       host=self.host, port=self.port, cause=cause, path=path)
+        if failure.lost:
+            cause = ConnectionLostError("Connection to host %s:%s lost", self.host, self.port,
+                                        host=self.host, port=self.port, cause=failure.exc)
+        else:
+            cause = failure.exc
+        exc = cls("%s of %s on host %s failed - %s", what, path, self.host, failure.describe(),
+                  host=self.host, port=self.port, cause=cause, path=path)
+        exc.sftp_status = failure.status
+        for key, value in extra.items():
+            setattr(exc, key, value)
+        return exc
+
+    # -- SFTP sessions and metadata ----------------------------------------------------------
+
+    def make_sftp(self):
+        try:
+            return self.call(self.session.sftp_init)
+        except (Failed, DeadlineExceeded, WaiterClosed) as failure:
+            if isinstance(failure, DeadlineExceeded):
+                raise Timeout("Starting an SFTP session on host %s:%s timed out", self.host,
+                              self.port, host=self.host, port=self.port) from None
+            cause = failure.exc if isinstance(failure, Failed) else failure
+            raise SFTPError("Error initialising SFTP session on host %s - %s", self.host,
+                            failure.describe() if isinstance(failure, Failed) else "closed",
+                            host=self.host, port=self.port, cause=cause) from None
+
+    def stat(self, sftp, path_b):
+        """SFTPAttributes of ``path_b`` (following links), or None if it does not exist."""
+        try:
+            return self.call(sftp.stat, path_b, sftp=sftp)
+        except Failed as failure:
+            if failure.status == FX_NO_SUCH_FILE:
+                return None
+            raise
+
+    def lookup(self, sftp, path, encoding="utf-8"):
+        """:meth:`stat` raising SFTPIOError (naming host and path) on failures."""
+        try:
+            return self.stat(sftp, encode_path(path, encoding))
+        except (Failed, DeadlineExceeded, WaiterClosed) as failure:
+            raise self.wrap(SFTPIOError, "Looking up", path, failure) from None
+
+    def mkdir_p(self, sftp, path, encoding="utf-8"):
+        """Create ``path`` and its missing parents (mode 0755); existing directories are fine.
+
+        The deepest directory is tried first, so nothing above an existing parent is ever
+        looked at (no stat of unreadable ancestors); relative paths are relative to the
+        login directory.
+        """
+        path = _strip_slashes(path)
+        if path in ("", "/", "."):
+            return
+        try:
+            self._mkdir_p(sftp, path, encoding)
+        except (Failed, DeadlineExceeded, WaiterClosed) as failure:
+            raise self.wrap(SFTPIOError, "Creating directory", path, failure) from None
+
+    def _mkdir_p(self, sftp, path, encoding, mode=DIR_MODE):
+        path_b = encode_path(path, encoding)
+        try:
+            self.call(sftp.mkdir, path_b, mode, sftp=sftp)
+            return
+        except Failed as failure:
+            if failure.lost:
+                raise
+            first = failure
+        if first.status == FX_NO_SUCH_FILE:
+            parent = posixpath.dirname(path)
+            if parent and parent not in (path, "/", "."):
+                self._mkdir_p(sftp, parent, encoding)
+                try:
+                    self.call(sftp.mkdir, path_b, mode, sftp=sftp)
+                    return
+                except Failed as failure:
+                    if failure.lost:
+                        raise
+                    first = failure
+        # Exists already (FX_FAILURE), or no permission: a directory there is success.
+        attrs = self.stat(sftp, path_b)
+        if attrs is not None and stat_mod.S_ISDIR(attrs.permissions):
+            return
+        if attrs is not None:
+            raise Failed(0, None, NotADirectoryError(20, "exists and is not a directory", path))
+        raise first
+
+    def mkdir_one(self, sftp, path, mode=DIR_MODE, encoding="utf-8"):
+        """Create one directory whose parent exists; an existing directory is fine."""
+        try:
+            try:
+                self.call(sftp.mkdir, encode_path(path, encoding), mode, sftp=sftp)
+            except Failed as failure:
+                if failure.lost:
+                    raise
+                attrs = self.stat(sftp, encode_path(path, encoding))
+                if attrs is None or not stat_mod.S_ISDIR(attrs.permissions):
+                    raise
+        except (Failed, DeadlineExceeded, WaiterClosed) as failure:
+            raise self.wrap(SFTPIOError, "Creating directory", path, failure) from None
+
+    def listdir(self, sftp, path, encoding="utf-8"):
+        """[(name, attrs)] of remote directory ``path`` without '.' and '..'."""
+        try:
+            handle = self.call(sftp.opendir, encode_path(path, encoding), sftp=sftp)
+            entries = []
+            try:
+                for rc, name, attrs in handle.readdir():
+                    if rc == EAGAIN:
+                        self.waiter.wait(self.session.block_directions(), self.deadline())
+                        continue
+                    if rc <= 0:
+                        break
+                    if name in (b".", b".."):
+                        continue
+                    entries.append((name.decode(encoding, "surrogateescape"), attrs))
+            finally:
+                self.settle()
+                self.call(handle.close, sftp=sftp)
+            return entries
+        except (Failed, DeadlineExceeded, WaiterClosed) as failure:
+            raise self.wrap(SFTPIOError, "Listing directory", path, failure) from None
+        except SSH2Error as exc:
+            raise self.wrap(SFTPIOError, "Listing directory", path,
+                            Failed(_code_of(exc), None, exc)) from None
+
+    # -- files -------------------------------------------------------------------------------
+
+    def upload(self, sftp, local_file, remote_file, progress=None, mkdir_parents=True):
+        """Upload one local file; returns its size. ``remote_file`` may name an existing
+        directory (the file then goes inside it under its own name)."""
+        try:
+            source = open_source(local_file)
+        except OSError as exc:
+            raise _local_error(exc, self.host, local_file) from None
+        total = source.size
+        handle, remote_file = self._open_for_write(sftp, local_file, remote_file, source.mode,
+                                                   mkdir_parents)
+        report = _reporter(progress, self.host, remote_file, total)
+        closed = False
+        try:
+            try:
+                rc = backend.sftp_write_file(self.session, handle, source.data, 0,
+                                             self.data_wait(), report)
+            finally:
+                self.settle()
+            if rc < 0:
+                raise self._data_failure(sftp, rc)
+            if rc != total:
+                raise SFTPIOError("Short write uploading %s to host %s: %s of %s bytes",
+                                  remote_file, self.host, rc, total, host=self.host,
+                                  port=self.port, path=remote_file)
+            attrs = SFTPAttributes()
+            attrs.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS
+            attrs.permissions = source.mode & 0o777
+            try:
+                self.call(handle.fsetstat, attrs, sftp=sftp)
+            except Failed as failure:
+                if failure.status is None:
+                    raise
+                # The data is complete; a file owned by someone else keeps its mode.
+                logger.warning("[%s] could not set mode %o on %s: %s", self.host,
+                               source.mode & 0o777, remote_file, failure.describe())
+            closed = True
+            self.call(handle.close, sftp=sftp)
+        except (Failed, DeadlineExceeded, WaiterClosed) as failure:
+            if not closed:
+                self._abandon(handle, failure)
+            raise self.wrap(SFTPIOError, "Uploading", remote_file, failure) from None
+        except BaseException as exc:
+            if not closed:
+                self._abandon(handle, exc)
+            raise
+        if source.changed():
+            raise SFTPIOError("Local file %s changed while it was uploaded to host %s:%s",
+                              local_file, self.host, remote_file, host=self.host,
+                              port=self.port, path=local_file)
+        if report is not None:
+            progress(self.host, remote_file, total, total)
+        logger.info("Copied local file %s to remote destination %s:%s", local_file, self.host,
+                    remote_file)
+        return total
+
+    def _open_for_write(self, sftp, local_file, remote_file, mode, mkdir_parents):
+        if remote_file.endswith("/"):
+            remote_file = remote_file + os.path.basename(local_file)
+        path_b = encode_path(remote_file)
+        try:
+            try:
+                return self.call(sftp.open, path_b, _WRITE_FLAGS, mode & 0o777,
+                                 sftp=sftp), remote_file
+            except Failed as failure:
+                if failure.lost:
+                    raise
+                first = failure
+            parent = posixpath.dirname(_strip_slashes(remote_file))
+            attrs = self.stat(sftp, path_b)
+            if attrs is not None and stat_mod.S_ISDIR(attrs.permissions):
+                # An existing directory as target: the file goes inside it.
+                remote_file = posixpath.join(remote_file, os.path.basename(local_file))
+                path_b = encode_path(remote_file)
+            elif attrs is None and mkdir_parents and parent and \
+                    first.status == FX_NO_SUCH_FILE and self.stat(sftp, encode_path(parent)) \
+                    is None:
+                self.mkdir_p(sftp, parent)
+            else:
+                raise first
+            return self.call(sftp.open, path_b, _WRITE_FLAGS, mode & 0o777,
+                             sftp=sftp), remote_file
+        except (Failed, DeadlineExceeded, WaiterClosed) as failure:
+            raise self.wrap(SFTPIOError, "Opening remote file for writing", remote_file,
+                            failure) from None
+
+    def download(self, sftp, remote_file, local_file, progress=None, encoding="utf-8",
+                 attrs=None):
+        """Download one remote file into ``local_file`` (via a temporary file next to it);
+        returns its size. Missing remote file: SFTPIOError; remote directory: ValueError."""
+        path_b = encode_path(remote_file, encoding)
+        try:
+            if attrs is None:
+                attrs = self.stat(sftp, path_b)
+            if attrs is None:
+                raise SFTPIOError("Remote file %s does not exist on host %s", remote_file,
+                                  self.host, host=self.host, port=self.port, path=remote_file)
+            if stat_mod.S_ISDIR(attrs.permissions):
+                raise ValueError("Remote path %s on host %s is a directory: use recurse=True"
+                                 % (remote_file, self.host))
+        except (Failed, DeadlineExceeded, WaiterClosed) as failure:
+            raise self.wrap(SFTPIOError, "Opening remote file", remote_file, failure) from None
+        try:
+            target = TempTarget(local_file)
+        except OSError as exc:
+            raise _local_error(exc, self.host, local_file) from None
+        try:
+            handle = self.call(sftp.open, path_b, LIBSSH2_FXF_READ, 0, sftp=sftp)
+        except (Failed, DeadlineExceeded, WaiterClosed) as failure:
+            target.discard()
+            raise self.wrap(SFTPIOError, "Opening remote file", remote_file, failure) from None
+        expected = attrs.filesize
+        report = _reporter(progress, self.host, remote_file, expected)
+        closed = False
+        try:
+            with target:
+                try:
+                    rc = backend.sftp_read_file(self.session, handle, target.fd,
+                                                self.data_wait(), report)
+                except OSError as exc:
+                    raise _local_error(exc, self.host, local_file) from None
+                finally:
+                    self.settle()
+                if rc < 0:
+                    raise self._data_failure(sftp, rc)
+                closed = True
+                self.call(handle.close, sftp=sftp)
+                if rc != expected and expected:
+                    raise SFTPIOError("Short read downloading %s from host %s: %s of %s bytes",
+                                      remote_file, self.host, rc, expected, host=self.host,
+                                      port=self.port, path=remote_file)
+                target.commit(attrs.permissions)
+        except (Failed, DeadlineExceeded, WaiterClosed) as failure:
+            if not closed:
+                self._abandon(handle, failure)
+            raise self.wrap(SFTPIOError, "Downloading", remote_file, failure) from None
+        except BaseException as exc:
+            if not closed:
+                self._abandon(handle, exc)
+            raise
+        if report is not None:
+            progress(self.host, remote_file, rc, rc)
+        logger.info("Copied remote file %s:%s to local %s", self.host, remote_file, local_file)
+        return rc
+
+    def _data_failure(self, sftp, rc):
+        status = None
+        if rc == SFTP_PROTOCOL:
+            try:
+                status = sftp.last_error()
+            except SSH2Error:
+                pass
+        return Failed(rc, status, None)
+
+    def _abandon(self, handle, why):
+        """After a failed transfer: close the remote handle if the connection is still usable,
+        else make sure nothing ever calls libssh2 on it (see ``forget_sftp_handle``)."""
+        if not session_broken(why):
+            try:
+                self.call(handle.close)
+                return
+            except (Failed, DeadlineExceeded, WaiterClosed, SessionError):
+                pass
+        backend.forget_sftp_handle(handle)
+
+
+def session_broken(exc):
+    """True if ``exc`` (raised during a transfer) leaves the connection or libssh2's request
+    state unusable: connection lost, client closed, a timeout or an interruption (e.g.
+    GreenletExit) in the middle of a request. Remote status errors (no such file, permission
+    denied, disk full) and local errors leave it usable."""
+    if isinstance(exc, Failed):
+        return exc.lost
+    if isinstance(exc, (DeadlineExceeded, WaiterClosed, Timeout, SessionError,
+                        ConnectionLostError)):
+        return True
+    if isinstance(getattr(exc, "cause", None), (ConnectionLostError, SessionError, Timeout)):
+        return True
+    return not isinstance(exc, Exception)
+
+
+def _code_of(exc):
+    from pssh._pure import error_code
+    return error_code(exc)
+
+
+def _strip_slashes(path):
+    stripped = path.rstrip("/")
+    return stripped if stripped or not path else "/"
+
+
+def _reporter(progress, host, path, total):
+    if progress is None:
+        return None
+    return lambda done: progress(host, path, done, total)
+
+
+def _local_error(exc, host, path):
+    """The OSError ``exc`` of a local file, same class and errno, message naming the host."""
+    text = "%s (transfer with host %s)" % (exc.strerror or exc, host)
+    try:
+        new = type(exc)(exc.errno, text, exc.filename or path)
+    except TypeError:
+        return exc
+    new.host = host
+    new.path = exc.filename or path
+    return new

@@ -1,0 +1,440 @@
+# AES-GCM encryption of whole packets in libssh2 (opt-out: PSSH_NO_GCM_BATCH=1).
+#
+# Why: libssh2 1.11's transport layer encrypts every outgoing packet in
+# 16-byte steps, one crypt() call -- and one EVP_Cipher call -- per block
+# ("some crypto back-ends ... cannot [encrypt in one call]").  For AES-GCM
+# that is ~2000 OpenSSL calls per 32 KB packet, and OpenSSL cannot use its
+# stitched AES-NI+GHASH code on 16-byte inputs: about half of the client CPU
+# of an upload.  OpenSSL's GCM takes a whole packet in one call.
+#
+# What: enable_gcm_batching() replaces the `crypt` function pointer of
+# libssh2's two AES-GCM method descriptors (aes128-gcm, aes256-gcm) with
+# _gcm_crypt below.  For encryption, the packet's first call encrypts the
+# whole packet at once (same IV step, same AAD, same bytes as libssh2's own
+# code) and the following per-block calls of that packet return at once;
+# the final call (the tag) goes to libssh2's function.  For decryption,
+# libssh2 decrypts whatever part of a packet it has received in one
+# decrypt() run of per-block calls; the run's first middle-block call
+# decrypts the whole run (its length recomputed from libssh2 1.11.1's packet
+# state, which is located through the outbuf address seen when encrypting,
+# and validated field by field), the others return at once.  First-block
+# and last-block (tag) calls always go to libssh2's function
+# (PSSH_NO_GCM_DECRYPT_BATCH=1 turns off the decryption part alone).
+#
+# Safety: the descriptors are found by an exact signature (name string,
+# block/IV/key/tag sizes, flags, NULL get_len, algo == the EVP_aes_*_gcm that
+# libssh2's libcrypto exports), never by offsets into libssh2's private
+# structs; before anything is patched, a self-test encrypts sample packets
+# with libssh2's function and with ours and requires identical ciphertext
+# and tags.  Any mismatch leaves libssh2 untouched.  A wrong result could
+# not go unnoticed anyway: GCM authenticates every packet, so the server
+# would drop the connection ("corrupted MAC") rather than accept bad data.
+
+from libc.string cimport memcmp, memcpy, strcmp
+from libc.stdint cimport uintptr_t
+
+cdef extern from *:
+    """
+    #include <sys/mman.h>
+    #include <unistd.h>
+    #include <arpa/inet.h>
+    /* Per-thread: the packet whose encryption was done in one call.  A
+       packet's crypt() calls all happen in one thread, in order, within one
+       _libssh2_transport_send call. */
+    static __thread void *pssh_gcm_batch_ctx = NULL;
+    static __thread unsigned char *pssh_gcm_batch_start = NULL;
+    static __thread unsigned char *pssh_gcm_batch_end = NULL;
+    /* Per-thread: session -> its struct transportpacket, learnt from the
+       outbuf address of the session's last encrypted packet. */
+    #define PSSH_GCM_SESSIONS 16
+    static __thread void *pssh_gcm_sessions[PSSH_GCM_SESSIONS];
+    static __thread unsigned char *pssh_gcm_packets[PSSH_GCM_SESSIONS];
+    static __thread unsigned int pssh_gcm_next = 0;
+    """
+    void *pssh_gcm_batch_ctx
+    unsigned char *pssh_gcm_batch_start
+    unsigned char *pssh_gcm_batch_end
+    void **pssh_gcm_sessions
+    unsigned char **pssh_gcm_packets
+    unsigned int pssh_gcm_next
+    int PSSH_GCM_SESSIONS
+    int mprotect(void *addr, size_t len, int prot) nogil
+    long sysconf(int name) nogil
+    int _SC_PAGESIZE
+    int PROT_READ
+    int PROT_WRITE
+    unsigned int ntohl(unsigned int) nogil
+
+ctypedef int (*crypt_f)(void *session, unsigned int seqno,
+                        unsigned char *block, size_t blocksize,
+                        void **abstract, int firstlast) noexcept nogil
+ctypedef void *(*evp_cipher_f)() noexcept nogil
+ctypedef int (*evp_cipher_call_f)(void *ctx, unsigned char *out,
+                                  const unsigned char *inp,
+                                  unsigned int inl) noexcept nogil
+ctypedef int (*evp_ctrl_f)(void *ctx, int type, int arg,
+                           void *ptr) noexcept nogil
+ctypedef void *(*evp_ctx_new_f)() noexcept nogil
+ctypedef void (*evp_ctx_free_f)(void *ctx) noexcept nogil
+ctypedef int (*evp_init_f)(void *ctx, const void *cipher,
+                           const unsigned char *key,
+                           const unsigned char *iv, int enc) noexcept nogil
+
+# libssh2_priv.h: struct _LIBSSH2_CRYPT_METHOD (1.11.x)
+ctypedef struct crypt_method:
+    const char *name
+    const char *pem_annotation
+    int blocksize
+    int iv_len
+    int secret_len
+    int auth_len
+    long flags
+    void *init
+    void *get_len
+    crypt_f crypt
+    void *dtor
+    evp_cipher_f algo
+
+# crypt.c: struct crypt_ctx (its leading fields)
+ctypedef struct crypt_ctx:
+    int encrypt
+    evp_cipher_f algo
+    void *h
+
+cdef enum:
+    _FIRST_BLOCK = 1
+    _MIDDLE_BLOCK = 0
+    _LAST_BLOCK = 2
+    _FLAGS_GCM = 3                      # INTEGRATED_MAC | PKTLEN_AAD
+    _EVP_CTRL_GCM_IV_GEN = 0x13
+    _EVP_CTRL_AEAD_SET_IV_FIXED = 0x12
+    _MAX_PACKET = 256 * 1024
+
+cdef inline unsigned int htonl_(unsigned int v) noexcept nogil:
+    return ntohl(v)
+
+
+# libssh2 1.11.1 libssh2_priv.h, struct transportpacket: buf[35000],
+# init[5], size_t writeidx, readidx, uint32 packet_length, uint8
+# padding_length, size_t data_num, total_num, payload, wptr, outbuf[35000].
+cdef enum:
+    _PACKETBUFSIZE = 35000
+    _OFF_WRITEIDX = 35008
+    _OFF_READIDX = 35016
+    _OFF_DATA_NUM = 35032
+    _OFF_TOTAL_NUM = 35040
+    _OFF_OUTBUF = 35064
+
+cdef bint _decrypt_batching = False
+
+
+cdef inline void _remember_packet(void *session, unsigned char *p) noexcept nogil:
+    global pssh_gcm_next
+    cdef unsigned int i
+    for i in range(PSSH_GCM_SESSIONS):
+        if pssh_gcm_sessions[i] == session:
+            pssh_gcm_packets[i] = p
+            return
+    i = pssh_gcm_next % PSSH_GCM_SESSIONS
+    pssh_gcm_next += 1
+    pssh_gcm_sessions[i] = session
+    pssh_gcm_packets[i] = p
+
+
+cdef inline unsigned char *_packet_of(void *session) noexcept nogil:
+    cdef unsigned int i
+    for i in range(PSSH_GCM_SESSIONS):
+        if pssh_gcm_sessions[i] == session:
+            return pssh_gcm_packets[i]
+    return NULL
+
+
+cdef int _decrypt_ahead(void *session, crypt_ctx *cctx, unsigned char *block,
+                        size_t blocksize) noexcept nogil:
+    """A MIDDLE decryption call: decrypt every block the current decrypt()
+    run of _libssh2_transport_read will pass, in one call.  Returns 0 when
+    done, 1 on a cipher error, -1 when it cannot tell (caller falls back).
+
+    The run's length is recomputed from the packet state as
+    _libssh2_transport_read computed it; every value is checked first.  A
+    mistake could not pass unnoticed: the GCM tag of the packet would not
+    verify and libssh2 would fail the read.
+    """
+    global pssh_gcm_batch_ctx, pssh_gcm_batch_start, pssh_gcm_batch_end
+    cdef unsigned char *p = _packet_of(session)
+    cdef size_t readidx, writeidx, data_num, total_num, numbytes, length, rest
+    cdef size_t middle
+    if p == NULL or blocksize != 16:
+        return -1
+    writeidx = (<size_t *>(p + _OFF_WRITEIDX))[0]
+    readidx = (<size_t *>(p + _OFF_READIDX))[0]
+    data_num = (<size_t *>(p + _OFF_DATA_NUM))[0]
+    total_num = (<size_t *>(p + _OFF_TOTAL_NUM))[0]
+    if p + readidx != block or readidx >= writeidx or \
+            writeidx > _PACKETBUFSIZE or data_num >= total_num or \
+            total_num > _PACKETBUFSIZE + 64:
+        return -1
+    numbytes = writeidx - readidx
+    if numbytes > total_num - data_num:
+        numbytes = total_num - data_num
+    if data_num + numbytes >= total_num:
+        # The packet's last run: decrypt() ends with one call of 16..31
+        # bytes holding the tag; the blocks before it are MIDDLE calls.
+        length = total_num - data_num
+        rest = length
+        while rest >= 32:
+            rest -= 16
+        middle = length - rest
+    else:
+        length = numbytes - numbytes % 16
+        if total_num < 16 + data_num:
+            return -1
+        if length > total_num - 16 - data_num:
+            length = total_num - 16 - data_num
+        middle = length
+    if middle < 32:
+        return -1
+    if _evp_cipher(cctx.h, block, block, <unsigned int>middle) == -1:
+        return 1
+    pssh_gcm_batch_ctx = cctx.h
+    pssh_gcm_batch_start = block
+    pssh_gcm_batch_end = block + middle
+    return 0
+
+
+cdef crypt_f _orig_crypt = NULL
+cdef evp_cipher_call_f _evp_cipher = NULL
+cdef evp_ctrl_f _evp_ctrl = NULL
+cdef object _gcm_state = None          # None: not tried; True; or the reason
+
+
+cdef int _gcm_crypt(void *session, unsigned int seqno, unsigned char *block,
+                    size_t blocksize, void **abstract,
+                    int firstlast) noexcept nogil:
+    global pssh_gcm_batch_ctx, pssh_gcm_batch_start, pssh_gcm_batch_end
+    cdef crypt_ctx *cctx = (<crypt_ctx **>abstract)[0]
+    cdef unsigned int plen
+    cdef char lastiv[1]
+    cdef int rc
+    if not cctx.encrypt:
+        if firstlast == _MIDDLE_BLOCK and _decrypt_batching:
+            if pssh_gcm_batch_ctx == cctx.h and \
+                    block > pssh_gcm_batch_start and \
+                    block + blocksize <= pssh_gcm_batch_end:
+                if block + blocksize == pssh_gcm_batch_end:
+                    pssh_gcm_batch_ctx = NULL
+                return 0                # decrypted with the run's first block
+            pssh_gcm_batch_ctx = NULL
+            rc = _decrypt_ahead(session, cctx, block, blocksize)
+            if rc >= 0:
+                return rc
+        pssh_gcm_batch_ctx = NULL
+        return _orig_crypt(session, seqno, block, blocksize, abstract,
+                           firstlast)
+    if firstlast == _FIRST_BLOCK:
+        if session != NULL:
+            _remember_packet(session, block - _OFF_OUTBUF)
+        pssh_gcm_batch_ctx = NULL
+        memcpy(&plen, block, 4)
+        plen = ntohl(plen)
+        if blocksize != 16 or plen < 12 or plen > _MAX_PACKET:
+            return _orig_crypt(session, seqno, block, blocksize, abstract,
+                               firstlast)
+        # As _libssh2_cipher_crypt's first block: next IV, the length as
+        # AAD -- then the whole rest of the packet in one call.
+        _evp_ctrl(cctx.h, _EVP_CTRL_GCM_IV_GEN, 1, lastiv)
+        if _evp_cipher(cctx.h, NULL, block, 4) == -1:
+            return 1
+        if _evp_cipher(cctx.h, block + 4, block + 4, plen) == -1:
+            return 1
+        pssh_gcm_batch_ctx = cctx.h
+        pssh_gcm_batch_start = block
+        pssh_gcm_batch_end = block + 4 + plen
+        return 0
+    if firstlast == _MIDDLE_BLOCK and pssh_gcm_batch_ctx == cctx.h and \
+            block > pssh_gcm_batch_start and \
+            block + blocksize <= pssh_gcm_batch_end:
+        return 0                        # already encrypted with the first
+    pssh_gcm_batch_ctx = NULL
+    return _orig_crypt(session, seqno, block, blocksize, abstract, firstlast)
+
+
+cdef list _readable_regions(bytes path):
+    regions = []
+    with open("/proc/self/maps", "rb") as fh:
+        for line in fh:
+            fields = line.split()
+            if len(fields) >= 6 and fields[5] == path and fields[1][:1] == b"r":
+                start, end = fields[0].split(b"-")
+                regions.append((int(start, 16), int(end, 16)))
+    return regions
+
+
+cdef uintptr_t _find_string(list regions, bytes text):
+    cdef const char *p
+    for start, end in regions:
+        p = <const char *><uintptr_t>start
+        data = (<char *>p)[:end - start]
+        at = data.find(text + b"\0")
+        while at >= 0:
+            if at == 0 or data[at - 1] == 0:
+                return start + at
+            at = data.find(text + b"\0", at + 1)
+    return 0
+
+
+cdef crypt_method *_find_method(list regions, bytes name, int secret_len,
+                                evp_cipher_f algo):
+    cdef uintptr_t name_at = _find_string(regions, name)
+    cdef uintptr_t a
+    cdef crypt_method *m
+    cdef crypt_method *found = NULL
+    if not name_at:
+        return NULL
+    for start, end in regions:
+        a = <uintptr_t>start
+        while a + sizeof(crypt_method) <= <uintptr_t>end:
+            if (<uintptr_t *>a)[0] == name_at:
+                m = <crypt_method *>a
+                if m.blocksize == 16 and m.iv_len == 12 and \
+                        m.secret_len == secret_len and m.auth_len == 16 and \
+                        m.flags == _FLAGS_GCM and m.get_len == NULL and \
+                        m.init != NULL and m.crypt != NULL and \
+                        m.dtor != NULL and m.algo == algo:
+                    if found != NULL:
+                        return NULL     # ambiguous: touch nothing
+                    found = m
+            a += sizeof(void *)
+    return found
+
+
+cdef int _run_packets(crypt_f crypt, evp_cipher_f algo, void *ctx,
+                      unsigned char *buf, int plen) noexcept nogil:
+    """Encrypt buf[0:plen] + tag the way _libssh2_transport_send does."""
+    cdef crypt_ctx cc
+    cdef void *abstract = &cc
+    cdef int i, firstlast, bsize
+    cc.encrypt = 1
+    cc.algo = algo
+    cc.h = ctx
+    i = 0
+    while i < plen:
+        firstlast = _FIRST_BLOCK if i == 0 else _MIDDLE_BLOCK
+        bsize = plen - i if plen - i < 16 else 16
+        if crypt(NULL, 0, buf + i, bsize, &abstract, firstlast):
+            return 1
+        i += 16
+    return crypt(NULL, 0, buf + plen, 16, &abstract, _LAST_BLOCK)
+
+
+cdef int _self_test(evp_cipher_f algo, void *lib, crypt_f orig) except -1:
+    global pssh_gcm_batch_ctx
+    cdef evp_ctx_new_f ctx_new = <evp_ctx_new_f>dlsym(lib, b"EVP_CIPHER_CTX_new")
+    cdef evp_ctx_free_f ctx_free = <evp_ctx_free_f>dlsym(lib, b"EVP_CIPHER_CTX_free")
+    cdef evp_init_f init = <evp_init_f>dlsym(lib, b"EVP_CipherInit")
+    if ctx_new == NULL or ctx_free == NULL or init == NULL:
+        raise RuntimeError("libcrypto functions not found")
+    cdef unsigned char key[32]
+    cdef unsigned char iv[12]
+    cdef unsigned char a[2048]
+    cdef unsigned char b[2048]
+    cdef void *ca = ctx_new()
+    cdef void *cb = ctx_new()
+    cdef int plen, rounds, ok = 1
+    cdef unsigned int be
+    sample = os.urandom(32 + 12 + 2048)
+    memcpy(key, <const char *>sample, 32)
+    memcpy(iv, <const char *>sample + 32, 12)
+    cdef void *ctx
+    try:
+        if ca == NULL or cb == NULL:
+            raise RuntimeError("EVP_CIPHER_CTX_new failed")
+        for which in range(2):
+            ctx = ca if which == 0 else cb
+            if not init(ctx, algo(), key, iv, 1) or not _evp_ctrl(
+                    ctx, _EVP_CTRL_AEAD_SET_IV_FIXED, -1, iv):
+                raise RuntimeError("EVP init failed")
+        for rounds in range(4):          # consecutive packets: IV steps too
+            plen = (20, 68, 1012, 1988)[rounds]
+            memcpy(a, <const char *>sample + 44, 2048)
+            be = htonl_(plen - 4)
+            memcpy(a, &be, 4)
+            memcpy(b, a, 2048)
+            if _run_packets(orig, algo, ca, a, plen):
+                raise RuntimeError("libssh2 encryption failed in the self-test")
+            if _run_packets(_gcm_crypt, algo, cb, b, plen):
+                raise RuntimeError("batched encryption failed in the self-test")
+            if memcmp(a, b, plen + 16) != 0:
+                ok = 0
+    finally:
+        ctx_free(ca)
+        ctx_free(cb)
+        pssh_gcm_batch_ctx = NULL
+    if not ok:
+        raise RuntimeError("batched encryption differs from libssh2's")
+    return 0
+
+
+cdef int _patch(crypt_method *m) except -1:
+    cdef long page = sysconf(_SC_PAGESIZE)
+    cdef uintptr_t field = <uintptr_t>&m.crypt
+    cdef uintptr_t first = field & ~(<uintptr_t>page - 1)
+    cdef size_t span = <size_t>(field + sizeof(void *) - first)
+    if mprotect(<void *>first, span, PROT_READ | PROT_WRITE) != 0:
+        raise OSError("mprotect failed")
+    m.crypt = _gcm_crypt
+    mprotect(<void *>first, span, PROT_READ)
+    return 0
+
+
+def enable_gcm_batching():
+    """Make libssh2 encrypt AES-GCM packets in one OpenSSL call each.
+
+    Idempotent; returns True when active, else a string saying why not
+    (nothing was changed then).  See src/gcm.pxi.
+    """
+    global _gcm_state, _orig_crypt, _evp_cipher, _evp_ctrl, _decrypt_batching
+    cdef void *lib
+    cdef evp_cipher_f aes128
+    cdef evp_cipher_f aes256
+    cdef crypt_method *m128
+    cdef crypt_method *m256
+    if _gcm_state is not None:
+        return _gcm_state
+    if os.environ.get("PSSH_NO_GCM_BATCH", "") not in ("", "0"):
+        _gcm_state = "disabled by PSSH_NO_GCM_BATCH"
+        return _gcm_state
+    try:
+        lib = dlopen(os.fsencode(ssh2.session.__file__), RTLD_NOW | RTLD_NOLOAD)
+        if lib == NULL:
+            raise RuntimeError("no handle on ssh2.session")
+        aes128 = <evp_cipher_f>dlsym(lib, b"EVP_aes_128_gcm")
+        aes256 = <evp_cipher_f>dlsym(lib, b"EVP_aes_256_gcm")
+        _evp_cipher = <evp_cipher_call_f>dlsym(lib, b"EVP_Cipher")
+        _evp_ctrl = <evp_ctrl_f>dlsym(lib, b"EVP_CIPHER_CTX_ctrl")
+        if aes128 == NULL or aes256 == NULL or _evp_cipher == NULL or \
+                _evp_ctrl == NULL:
+            raise RuntimeError("libcrypto symbols not found")
+        path = _info.get("libssh2_path")
+        if not path:
+            raise RuntimeError("libssh2 path unknown")
+        regions = _readable_regions(os.fsencode(os.path.realpath(path)))
+        m128 = _find_method(regions, b"aes128-gcm@openssh.com", 16, aes128)
+        m256 = _find_method(regions, b"aes256-gcm@openssh.com", 32, aes256)
+        if m128 == NULL or m256 == NULL or m128.crypt != m256.crypt:
+            raise RuntimeError("libssh2's AES-GCM descriptors not recognised")
+        _orig_crypt = m128.crypt
+        _self_test(aes128, lib, _orig_crypt)
+        _self_test(aes256, lib, _orig_crypt)
+        _patch(m128)
+        _patch(m256)
+        # Decryption needs libssh2's packet state, whose layout is known
+        # for this version only.
+        _decrypt_batching = (_info.get("libssh2_version") == "1.11.1" and
+                             os.environ.get("PSSH_NO_GCM_DECRYPT_BATCH", "")
+                             in ("", "0"))
+    except Exception as exc:  # noqa: BLE001 - reported, libssh2 left as it was
+        _gcm_state = "not enabled: %s" % (exc,)
+        return _gcm_state
+    _gcm_state = True
+    return True
