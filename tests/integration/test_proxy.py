@@ -139,3 +139,17 @@ def test_parallel_client_proxy_jump_and_agent(make_sshd, sshd_farm, user_key):
     client.join(timeout=60)
     assert [list(o.stdout) for o in output] == [[host] for host in hosts]
     assert bastion.connections()
+
+
+def test_two_hundred_hosts_through_one_bastion(make_sshd, sshd_farm, user_key):
+    bastion = make_sshd(listen_ip="127.0.0.1")
+    hosts = [srv.host for srv in sshd_farm] * 40
+    client = ParallelSSHClient(hosts, port=sshd_farm.port, pkey=user_key.private,
+                               num_retries=1, timeout=60, pool_size=200,
+                               proxy_host=bastion.host, proxy_port=bastion.port)
+    output = client.run_command(SERVER_ADDRESS, stop_on_errors=False)
+    client.join(timeout=120)
+    assert [o.exception for o in output if o.exception] == []
+    assert [list(o.stdout) for o in output] == [[host] for host in hosts]
+    assert all(o.exit_code == 0 for o in output)
+    client.close()
