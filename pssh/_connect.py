@@ -205,7 +205,10 @@ def authenticate(client, session, waiter, deadline):
     passphrase = client.password or ""
     if client.pkey is not None:
         key = client.pkey if isinstance(client.pkey, bytes) else read_private_key(client.pkey)
-        if attempt("private key", session.userauth_publickey_frommemory, user, key, passphrase):
+        cert = getattr(client, "cert_file", None)
+        extra = (cert,) if cert else ()
+        if attempt("private key", session.userauth_publickey_frommemory, user, key, passphrase,
+                   *extra):
             return
         raise _auth_error(client, errors)
     # ssh_config IdentityFile keys come before the default identities, or replace them

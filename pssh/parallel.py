@@ -71,7 +71,7 @@ class ParallelSSHClient(ParallelTransferMixin):
                  forward_ssh_agent=False, keepalive_seconds=60, identity_auth=True,
                  ipv6_only=False, compress=False, keyboard_interactive=False,
                  host_key_policy=None, known_hosts=None, ssh_config=None, proxy_jump=None,
-                 agent=None):
+                 agent=None, cert_file=None):
         if keyboard_interactive and password is None:
             raise InvalidAPIUseError("keyboard_interactive=True requires a password")
         if forward_ssh_agent:
@@ -115,7 +115,7 @@ class ParallelSSHClient(ParallelTransferMixin):
         self.ipv6_only = ipv6_only
         self.compress = compress
         self.keyboard_interactive = keyboard_interactive
-        self.cert_file = None
+        self.cert_file = cert_file
         self.gssapi_auth = False
         self.gssapi_server_identity = None
         self.gssapi_client_identity = None
@@ -177,6 +177,8 @@ class ParallelSSHClient(ParallelTransferMixin):
             options["proxy_jump"] = self.proxy_jump
         settings["_options"] = options
         settings["agent"] = self.agent
+        cert = getattr(config, "cert_file", None) if config is not None else None
+        settings["cert_file"] = self.cert_file if cert is None else cert
         return settings
 
     def _make_client(self, index, host):

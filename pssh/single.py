@@ -52,6 +52,31 @@ def _validate_pkey(pkey):
     return path
 
 
+def _validate_cert(cert_file, pkey):
+    """Bytes of an OpenSSH user certificate for ``pkey``, or None.
+
+    libssh2 1.11 authenticates with RSA certificates only; other kinds are
+    refused here rather than failing obscurely at the server.
+    """
+    if cert_file is None:
+        return None
+    if pkey is None:
+        raise InvalidAPIUseError("cert_file needs the certificate's private key as pkey")
+    if isinstance(cert_file, bytes):
+        data = cert_file
+    else:
+        path = _validate_pkey(cert_file)
+        with open(path, "rb") as cert:
+            data = cert.read()
+    kind = data.split(None, 1)[0] if data.strip() else b""
+    if kind != b"ssh-rsa-cert-v01@openssh.com":
+        raise InvalidAPIUseError(
+            "Certificate type %r is not supported: libssh2 1.11 authenticates with RSA "
+            "certificates (ssh-rsa-cert-v01@openssh.com) only" % (kind.decode("ascii",
+                                                                              "replace"),))
+    return data
+
+
 class _ChannelState:
     """What the pump of one channel produced: buffers, exit status, completion."""
 
@@ -88,7 +113,7 @@ class SSHClient(TransferMixin):
                  _auth_thread_pool=True, keepalive_seconds=60, identity_auth=True,
                  ipv6_only=False, compress=False, keyboard_interactive=False,
                  host_key_policy=None, known_hosts=None, ssh_config=None, _options=None,
-                 proxy_jump=None, agent=None, _proxy_hop=None):
+                 proxy_jump=None, agent=None, cert_file=None, _proxy_hop=None):
         if keyboard_interactive and password is None:
             raise InvalidAPIUseError("keyboard_interactive=True requires a password")
         if forward_ssh_agent:
@@ -145,6 +170,7 @@ class SSHClient(TransferMixin):
         self._channels = {}
         self._closed = False
         self.agent = agent
+        self.cert_file = _validate_cert(cert_file, self.pkey)
         self._proxy_hop = _proxy_hop or self._make_proxy_hop()
         self._connect()
 
