@@ -124,5 +124,5 @@ def test_pure_scp_recv_early_eof(tmp_path):
 def test_native_exports_the_same_transfer_functions():
     native = pytest.importorskip("pssh._native")
     for name in ("sftp_write_file", "sftp_read_file", "scp_send_file", "scp_recv_file",
-                 "forget_sftp_handle"):
+                 "forget_sftp_handle", "enable_gcm_batching"):
         assert callable(getattr(native, name)) and callable(getattr(_pure, name))
