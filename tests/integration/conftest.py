@@ -69,3 +69,12 @@ def known_hosts(sshd, tmp_path):
     path = tmp_path / "known_hosts"
     path.write_text(sshd.known_hosts_line() + "\n")
     return str(path)
+
+
+@pytest.fixture
+def client(sshd, user_key):
+    """A single SSHClient to the session server, closed after the test."""
+    from single_client import connect
+    c = connect(sshd, user_key)
+    yield c
+    c.close()
