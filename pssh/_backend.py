@@ -38,3 +38,17 @@ else:
 def backend_name():
     """``"native"`` or ``"pure"``: which backend this process runs."""
     return backend.BACKEND_NAME
+
+
+_GCM_STATE = []
+
+
+def enable_gcm_batching_once():
+    """Once per process: let the native backend encrypt and decrypt AES-GCM packets whole
+    (src/gcm.pxi; opt out with PSSH_NO_GCM_BATCH=1). Returns True or why not."""
+    if not _GCM_STATE:
+        state = backend.enable_gcm_batching()
+        _GCM_STATE.append(state)
+        if state is not True:
+            logger.debug("AES-GCM packet batching: %s", state)
+    return _GCM_STATE[0]

@@ -20,6 +20,7 @@ from ssh2.session import (
     LIBSSH2_METHOD_HOSTKEY, Session)
 
 from pssh import hostkeys
+from pssh._backend import enable_gcm_batching_once
 from pssh._hub import WRITE, DeadlineExceeded, SocketWaiter
 from pssh.exceptions import (
     AuthenticationError, ConnectionError, ConnectionRefusedError, HandshakeError,
@@ -157,6 +158,7 @@ def _call(session, waiter, func, args, deadline):
 
 
 def handshake(host, port, sock, waiter, compress, deadline, hostkey_methods=None):
+    enable_gcm_batching_once()
     session = Session()
     session.set_blocking(False)
     session.method_pref(LIBSSH2_METHOD_CRYPT_CS, CIPHERS)

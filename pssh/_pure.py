@@ -166,17 +166,19 @@ def sftp_write_file(session, handle, data, offset, wait, progress):
     return total - offset
 
 
-def sftp_read_file(session, handle, fd, wait, progress):
+def sftp_read_file(session, handle, fd, wait, progress, buffer_size=_SFTP_READ_BUFFER):
     """Download the open SFTP ``handle`` to EOF into file descriptor ``fd``.
 
     Returns the byte count or a negative libssh2 error code; local write errors raise OSError.
+    ``buffer_size``: bytes per libssh2_sftp_read (libssh2 reads up to 4x that ahead).
     """
     eagain = LIBSSH2_ERROR_EAGAIN
     read = handle.read
     done = reported = 0
+    buffer_size = max(int(buffer_size), 4096)
     while True:
         try:
-            rc, data = read(_SFTP_READ_BUFFER)
+            rc, data = read(buffer_size)
         except SSH2Error as exc:
             return error_code(exc)
         if rc > 0:

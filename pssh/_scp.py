@@ -173,7 +173,7 @@ def send(ops, local_file, remote_file, progress=None, sftp_session=None, mkdir_p
     if source.changed():
         raise SCPError("Local file %s changed while it was uploaded to host %s:%s", local_file,
                        host, remote_file, host=host, port=ops.port, path=local_file)
-    if report is not None:
+    if progress is not None:
         progress(host, remote_file, total, total)
     logger.info("Copied local file %s to remote destination %s:%s", local_file, host,
                 remote_file)
@@ -244,7 +244,7 @@ def recv(ops, remote_file, local_file, progress=None, encoding="utf-8"):
     except BaseException as exc:
         _close_quietly(ops, channel, exc, False)
         raise
-    if report is not None:
+    if progress is not None:
         progress(host, remote_file, size, size)
     logger.info("Copied remote file %s:%s to local %s", host, remote_file, local_file)
     return size

@@ -10,6 +10,8 @@ import posixpath
 import stat as stat_mod
 from time import monotonic
 
+import gevent
+
 from ssh2.exceptions import SSH2Error
 from ssh2.sftp import (
     LIBSSH2_FXF_CREAT, LIBSSH2_FXF_READ, LIBSSH2_FXF_TRUNC, LIBSSH2_FXF_WRITE,
@@ -68,24 +70,10 @@ def encode_path(path, encoding="utf-8"):
     return os.fsencode(path) if encoding is None else path.encode(encoding, "surrogateescape")
 
 
-_GCM = []
-
-
-def _enable_gcm_batching():
-    """Once per process: let the native backend encrypt AES-GCM packets whole (src/gcm.pxi)."""
-    if not _GCM:
-        state = backend.enable_gcm_batching()
-        _GCM.append(state)
-        if state is not True:
-            logger.debug("AES-GCM packet batching: %s", state)
-
-
 class Ops:
     """The transfer plumbing of one :class:`pssh.single.SSHClient`."""
 
     def __init__(self, client):
-        if not _GCM:
-            _enable_gcm_batching()
         self.client = client
         self.host = client.host
         self.port = client.port
@@ -314,7 +302,7 @@ class Ops:
             raise SFTPIOError("Local file %s changed while it was uploaded to host %s:%s",
                               local_file, self.host, remote_file, host=self.host,
                               port=self.port, path=local_file)
-        if report is not None:
+        if progress is not None:
             progress(self.host, remote_file, total, total)
         logger.info("Copied local file %s to remote destination %s:%s", local_file, self.host,
                     remote_file)
@@ -404,7 +392,7 @@ class Ops:
             if not closed:
                 self._abandon(handle, exc)
             raise
-        if report is not None:
+        if progress is not None:
             progress(self.host, remote_file, rc, rc)
         logger.info("Copied remote file %s:%s to local %s", self.host, remote_file, local_file)
         return rc
@@ -455,10 +443,23 @@ def _strip_slashes(path):
     return stripped if stripped or not path else "/"
 
 
+# The data loops call their progress callable about every MiB; it also lets the other
+# greenlets run every few MiB, since a loop that never waits (the data keeps coming) would
+# otherwise keep the hub to itself until its file is done (other hosts' transfers could not
+# even start, timers would not fire).
+_YIELD_EVERY = 1024 * 1024
+
+
 def _reporter(progress, host, path, total):
-    if progress is None:
-        return None
-    return lambda done: progress(host, path, done, total)
+    last = [0]
+
+    def tick(done):
+        if progress is not None:
+            progress(host, path, done, total)
+        if done - last[0] >= _YIELD_EVERY:
+            last[0] = done
+            gevent.sleep(0)
+    return tick
 
 
 def _local_error(exc, host, path):

@@ -89,7 +89,8 @@ def sftp_write_file(session, handle, data, Py_ssize_t offset, wait, progress):
         PyBuffer_Release(&view)
 
 
-def sftp_read_file(session, handle, int fd, wait, progress):
+def sftp_read_file(session, handle, int fd, wait, progress,
+                   Py_ssize_t buffer_size=_SFTP_READ_BUFFER):
     """Download the open SFTP `handle` from its current offset to EOF into
     the local file descriptor `fd`.
 
@@ -100,7 +101,9 @@ def sftp_read_file(session, handle, int fd, wait, progress):
     """
     cdef void *sess = _session_ptr(session)
     cdef void *h = _sftp_handle_ptr(handle)
-    cdef char *buf = <char *>malloc(_SFTP_READ_BUFFER)
+    if buffer_size < 4096:
+        buffer_size = 4096
+    cdef char *buf = <char *>malloc(buffer_size)
     cdef Py_ssize_t done = 0, reported = 0
     cdef ssize_t rc
     if buf is NULL:
@@ -108,7 +111,7 @@ def sftp_read_file(session, handle, int fd, wait, progress):
     try:
         while True:
             with nogil:
-                rc = _api.sftp_read(h, buf, _SFTP_READ_BUFFER)
+                rc = _api.sftp_read(h, buf, <size_t>buffer_size)
             if rc > 0:
                 _write_fd(fd, buf, rc)
                 done += rc
