@@ -13,18 +13,12 @@ import pytest
 
 from pssh.single import SSHClient
 
-CONNECT_TIMEOUT = 20  # generous: a loaded CI host can take seconds to handshake
+from single_client import CONNECT_TIMEOUT, connect  # noqa: E402,F401
 READ_TIMEOUT = 60
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="uses Linux TCP_INFO counters")
 
-
-def connect(server, key, **kwargs):
-    opts = dict(port=server.port, user=server.user, pkey=key.private, num_retries=1,
-                retry_delay=0.1, timeout=CONNECT_TIMEOUT, allow_agent=False, identity_auth=False)
-    opts.update(kwargs)
-    return SSHClient(server.host, **opts)
 
 
 def tcp_counters(sock):

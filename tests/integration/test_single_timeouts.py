@@ -8,24 +8,12 @@ import pytest
 from pssh.exceptions import Timeout
 from pssh.single import SSHClient
 
-CONNECT_TIMEOUT = 20  # generous: a loaded CI host can take seconds to handshake
+from single_client import CONNECT_TIMEOUT, connect  # noqa: E402,F401
 READ_TIMEOUT = 30
 # Generous slack on timing upper bounds: the CI machine may be heavily loaded.
 SLACK = 3
 
 
-def connect(server, key, **kwargs):
-    opts = dict(port=server.port, user=server.user, pkey=key.private, num_retries=1,
-                retry_delay=0.1, timeout=CONNECT_TIMEOUT, allow_agent=False, identity_auth=False)
-    opts.update(kwargs)
-    return SSHClient(server.host, **opts)
-
-
-@pytest.fixture
-def client(sshd, user_key):
-    c = connect(sshd, user_key)
-    yield c
-    c.close()
 
 
 def read_with_guard(iterator, guard, into):
