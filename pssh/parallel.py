@@ -14,7 +14,7 @@ from pssh.exceptions import (
     Timeout)
 from pssh.output import HostOutput
 from pssh.parallel_transfer import ParallelTransferMixin
-from pssh.single import SSHClient, _validate_pkey
+from pssh.single import SSHClient, _check_agent_forwarding, _validate_pkey
 
 __all__ = ["ParallelSSHClient", "logger"]
 
@@ -75,9 +75,7 @@ class ParallelSSHClient(ParallelTransferMixin):
         if keyboard_interactive and password is None:
             raise InvalidAPIUseError("keyboard_interactive=True requires a password")
         if forward_ssh_agent:
-            raise InvalidAPIUseError(
-                "forward_ssh_agent=True is not supported: libssh2 1.11 only forwards an agent "
-                "through session callbacks that ssh2-python 1.2 does not expose")
+            _check_agent_forwarding(agent)
         # Host keys and OpenSSH config: per-host HostConfig > explicit arguments > file.
         self.host_key_policy = None if host_key_policy is None else \
             hostkeys.validate_policy(host_key_policy)

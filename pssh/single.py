@@ -15,7 +15,7 @@ import weakref
 import gevent
 import gevent.event
 from ssh2.error_codes import LIBSSH2_ERROR_CHANNEL_CLOSED
-from ssh2.exceptions import SSH2Error
+from ssh2.exceptions import ChannelRequestDenied, SSH2Error
 from ssh2.utils import handle_error_codes
 
 from pssh import _connect, hostkeys
@@ -117,9 +117,7 @@ class SSHClient(TransferMixin):
         if keyboard_interactive and password is None:
             raise InvalidAPIUseError("keyboard_interactive=True requires a password")
         if forward_ssh_agent:
-            raise InvalidAPIUseError(
-                "forward_ssh_agent=True is not supported: libssh2 1.11 only forwards an agent "
-                "through session callbacks that ssh2-python 1.2 does not expose")
+            _check_agent_forwarding(agent)
         # Host keys and OpenSSH config (pssh.hostkeys, pssh.openssh_config): a file value
         # applies only where the argument was left at its default.
         options = dict(_options or ())
@@ -169,6 +167,7 @@ class SSHClient(TransferMixin):
         self._keepalive = None
         self._channels = {}
         self._closed = False
+        self._agent_forwarder = None
         self.agent = agent
         self.cert_file = _validate_cert(cert_file, self.pkey)
         self._proxy_hop = _proxy_hop or self._make_proxy_hop()
@@ -187,6 +186,28 @@ class SSHClient(TransferMixin):
     def _connect(self):
         self.sock, self._waiter, self.session = _connect.connect(self)
         self.configure_keepalive()
+        if self.forward_ssh_agent:
+            self._start_agent_forwarding()
+
+    def _start_agent_forwarding(self):
+        from pssh._agent_forward import AgentForwarder, local_agent_socket
+        path = local_agent_socket()
+        if path is None:
+            logger.warning("[%s] forward_ssh_agent: SSH_AUTH_SOCK is not set, so there is no "
+                           "local agent to forward", self.host)
+            return
+        self._agent_forwarder = AgentForwarder(self.host, self.port, self.session,
+                                               self._waiter, path, self.timeout)
+
+    def _request_agent_forwarding(self, channel, deadline):
+        try:
+            self._call(channel.request_auth_agent, deadline=deadline,
+                       what="Agent forwarding request")
+        except SessionError as exc:
+            if not isinstance(exc.cause, ChannelRequestDenied):
+                raise
+            # As OpenSSH does: the command still runs, only without an agent.
+            logger.warning("[%s] the server refused agent forwarding", self.host)
 
     def auth(self):
         """Authenticate the connected session again with the configured methods."""
@@ -275,6 +296,8 @@ class SSHClient(TransferMixin):
         deadline = deadline_after(self.timeout)
         channel = self._call(self.session.open_session, deadline=deadline,
                              what="Opening a channel")
+        if self._agent_forwarder is not None:
+            self._request_agent_forwarding(channel, deadline)
         if use_pty:
             self._call(channel.pty, deadline=deadline, what="PTY request")
         self._call(channel.execute, fqc, deadline=deadline, what="Command execution")
@@ -405,6 +428,8 @@ class SSHClient(TransferMixin):
         deadline = deadline_after(self.timeout)
         channel = self._call(self.session.open_session, deadline=deadline,
                              what="Opening a channel")
+        if self._agent_forwarder is not None:
+            self._request_agent_forwarding(channel, deadline)
         self._call(channel.shell, deadline=deadline, what="Starting a shell")
         output = self._start_output(channel, encoding, read_timeout, None, None)
         return InteractiveShell(channel, self, encoding=encoding, read_timeout=read_timeout,
@@ -438,6 +463,8 @@ class SSHClient(TransferMixin):
         if self._keepalive is not None:
             self._keepalive.close()
             self._keepalive = None
+        if self._agent_forwarder is not None:
+            self._agent_forwarder.close()
         session, waiter = self.session, self._waiter
         try:
             _connect.call(session, waiter, session.disconnect, (),
@@ -458,6 +485,17 @@ class SSHClient(TransferMixin):
         timer = getattr(self, "_keepalive", None)
         if timer is not None:
             timer.close()
+
+
+def _check_agent_forwarding(agent):
+    from pssh._agent_forward import forwarding_unavailable
+    if agent is not None:
+        raise InvalidAPIUseError(
+            "forward_ssh_agent=True forwards the system agent ($SSH_AUTH_SOCK); it cannot "
+            "forward the keys of a programmatic agent= (pssh.agent.SSHAgent)")
+    reason = forwarding_unavailable()
+    if reason:
+        raise InvalidAPIUseError("forward_ssh_agent=True is unavailable: %s" % reason)
 
 
 def _send_keepalive(client_ref):

@@ -1,9 +1,9 @@
-"""The programmatic SSHAgent (1.x) and the agent-forwarding refusal."""
+"""The programmatic SSHAgent (1.x)."""
 import pytest
 
 from pssh.agent import SSHAgent
 from pssh.clients import SSHClient
-from pssh.exceptions import AuthenticationError, InvalidAPIUseError
+from pssh.exceptions import AuthenticationError
 
 
 def test_programmatic_agent_keys_authenticate(sshd, user_key, unauthorized_key):
@@ -37,8 +37,3 @@ def test_encrypted_key_in_agent_uses_its_passphrase(sshd, encrypted_key,
     assert list(client.run_command("echo ok").stdout) == ["ok"]
     client.close()
 
-
-def test_forward_ssh_agent_is_refused_clearly(sshd, user_key):
-    with pytest.raises(InvalidAPIUseError) as info:
-        SSHClient(sshd.host, port=sshd.port, pkey=user_key.private, forward_ssh_agent=True)
-    assert "forward_ssh_agent" in str(info.value)
