@@ -24,7 +24,8 @@ from gevent import get_hub
 from gevent.hub import Waiter
 from gevent.lock import Semaphore
 
-__all__ = ["READ", "WRITE", "SocketWaiter", "DeadlineExceeded", "WaiterClosed", "deadline_after"]
+__all__ = ["READ", "WRITE", "SocketWaiter", "DeadlineExceeded", "WaiterClosed", "deadline_after",
+           "unsent_bytes"]
 
 READ = 1   # LIBSSH2_SESSION_BLOCK_INBOUND and libev's EV_READ share this value
 WRITE = 2  # LIBSSH2_SESSION_BLOCK_OUTBOUND and EV_WRITE
@@ -71,8 +72,19 @@ if sys.platform.startswith("linux"):
         except OSError:
             return None
         return received - queued
+    _TIOCOUTQ = termios.TIOCOUTQ
+
+    def unsent_bytes(sock):
+        """Bytes written to ``sock`` that the kernel has not sent yet, or None if unknown."""
+        try:
+            return _INT.unpack(fcntl.ioctl(sock.fileno(), _TIOCOUTQ, _ZERO))[0]
+        except OSError:
+            return None
 else:  # pragma: no cover - exercised only off Linux
     def _bytes_consumed(sock):
+        return None
+
+    def unsent_bytes(sock):
         return None
 
 
@@ -103,6 +115,12 @@ class SocketWaiter:
     def sending(self):
         """True while some greenlet waits to finish a send on this socket."""
         return bool(self._waiting[WRITE])
+
+    @property
+    def send_backlog(self):
+        """True when a send may not fit the socket at once: unsent bytes are queued, or a
+        greenlet waits to send. Unknown counts as a backlog."""
+        return bool(self._waiting[WRITE]) or unsent_bytes(self._sock) != 0
 
     @property
     def closed(self):

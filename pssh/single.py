@@ -122,17 +122,21 @@ class SSHClient(TransferMixin):
         # applies only where the argument was left at its default.
         options = dict(_options or ())
         if ssh_config:
-            from pssh import openssh_config
-            settings = openssh_config.merge(
-                dict(options, user=user, port=port, timeout=timeout,
-                     keepalive_seconds=keepalive_seconds, host_key_policy=host_key_policy,
-                     known_hosts=known_hosts),
-                openssh_config.resolve(ssh_config).lookup(host, user=user, port=port),
-                openssh_config.SINGLE_DEFAULTS)
+            from pssh import openssh_config, openssh_jump
+            config = openssh_config.resolve(ssh_config)
+            given = dict(options, user=user, port=port, timeout=timeout,
+                         keepalive_seconds=keepalive_seconds, host_key_policy=host_key_policy,
+                         known_hosts=known_hosts)
+            settings = openssh_config.merge(dict(given), config.lookup(host, user=user, port=port),
+                                            openssh_config.SINGLE_DEFAULTS)
             user, port, timeout = settings["user"], settings["port"], settings["timeout"]
             keepalive_seconds = settings["keepalive_seconds"]
             host_key_policy, known_hosts = settings["host_key_policy"], settings["known_hosts"]
             options = settings
+            # Jump hosts have entries in the same file, as with ssh -J.
+            _proxy_hop = _proxy_hop or openssh_jump.proxy_hops(
+                config, host, proxy_jump or settings.get("proxy_jump"), given, settings,
+                password, _validate_pkey(pkey))
         self._connect_host = options.get("hostname") or host
         self.identity_files = tuple(os.path.expanduser(path)
                                     for path in options.get("identity_files") or ())
@@ -500,8 +504,10 @@ def _check_agent_forwarding(agent):
 
 def _send_keepalive(client_ref):
     client = client_ref()
-    if client is None or client._closed or client._waiter.sending:
-        # A send in progress must be completed by its own caller first.
+    if client is None or client._closed or client._waiter.send_backlog:
+        # libssh2 sends a keepalive once and never retries it: a keepalive cut short by a
+        # full socket would leave a half-sent packet that fails every later send of the
+        # session. So it goes out only when the socket has nothing queued.
         return
     try:
         client.session.keepalive_send()

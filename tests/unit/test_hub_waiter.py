@@ -208,3 +208,20 @@ def test_sending_while_a_writer_waits(pair, waiter):
             break
     g.get(timeout=GUARD)
     assert waiter.sending is False
+
+
+def test_send_backlog_while_bytes_are_unsent(pair, waiter):
+    a, b = pair
+    assert waiter.send_backlog is False
+    a.send(b"x" * 1000)  # queued until the peer reads it
+    assert waiter.send_backlog is True
+    assert b.recv(4096) == b"x" * 1000
+    assert waiter.send_backlog is False
+
+
+def test_send_backlog_while_a_writer_waits(pair, waiter):
+    a, b = pair
+    fill(a)
+    g = spawn_waiting(waiter, WRITE, deadline_after(GUARD))
+    assert waiter.send_backlog is True
+    g.kill()
