@@ -3,9 +3,18 @@
 The files are parsed here (no libssh2 knownhost API): plain host names, comma
 lists, ``[host]:port`` entries, hashed ``|1|salt|hash`` entries, negated
 ``!pattern`` and ``*``/``?`` wildcards, and the ``@revoked`` and
-``@cert-authority`` markers (certificate authorities are not used for host
-keys and are skipped). A host is looked up by the name ``host`` for port 22
-and ``[host]:port`` otherwise, lower-cased, as OpenSSH does.
+``@cert-authority`` markers. A host is looked up by the name ``host`` for port
+22 and ``[host]:port`` otherwise, lower-cased, as OpenSSH does.
+
+Host certificates (``@cert-authority``) cannot be verified: libssh2 1.11.1
+cannot negotiate a certificate host key. Its RSA and ECDSA ``*-cert-v01``
+host key methods have no signature verifier, so the key exchange finds no
+usable method (``KexFailureError``, -5); its Ed25519 one accepts only a plain
+``ssh-ed25519`` blob and fails on the certificate the server sends
+(``KeyExchangeError``, -8). Negotiating the plain key instead yields no
+certificate to check. So matching ``@cert-authority`` lines are gathered only
+to say so: a host they would vouch for is judged by its plain key lines alone,
+and the refusal (or the acceptance of an unknown key) names the unused lines.
 
 Policies (``host_key_policy=`` on the clients and on ``HostConfig``):
 
@@ -148,6 +157,12 @@ def _hmac_states(salt):
     return hashlib.sha1(key.translate(_IPAD)), hashlib.sha1(key.translate(_OPAD))
 
 
+REVOKED = "revoked"
+CERT_AUTHORITY = "cert-authority"
+_CA_UNUSED = "libssh2 cannot negotiate certificate host keys"
+_WARNED_AUTHORITIES = set()
+
+
 def _compile_pattern(pattern):
     if "*" not in pattern and "?" not in pattern:
         return pattern.__eq__
@@ -165,7 +180,7 @@ class KnownHostsFile:
         self.entries = []
         self._plain = {}      # exact lower-case name -> [entry]
         self._patterned = []  # (positive matchers, negative matchers, entry)
-        self._hashed = []     # (HMAC pad states, digest, entry) of key lines
+        self._hashed = []     # (HMAC pad states, digest, entry) of key and CA lines
         self._hashed_revoked = []  # the same for @revoked lines
         self._memo = {}
         self._memo_hashed = {}
@@ -184,11 +199,10 @@ class KnownHostsFile:
         if fields[0].startswith("@"):
             marker = fields[0][1:].lower()
             fields = fields[1:]
-            if marker == "cert-authority":
-                logger.debug("%s:%d: @cert-authority line ignored (host certificates are not "
-                             "used)", self.path, lineno)
-                return
-            if marker != "revoked":
+            if marker == CERT_AUTHORITY:
+                logger.debug("%s:%d: @cert-authority line read, but not used to verify hosts (%s)",
+                             self.path, lineno, _CA_UNUSED)
+            elif marker != REVOKED:
                 logger.debug("%s:%d: unknown marker @%s, line ignored", self.path, lineno, marker)
                 return
         if len(fields) < 3:
@@ -211,7 +225,7 @@ class KnownHostsFile:
                 logger.debug("%s:%d: bad hashed host name, line ignored", self.path, lineno)
                 self.entries.pop()
                 return
-            (self._hashed_revoked if marker else self._hashed).append(
+            (self._hashed_revoked if marker == REVOKED else self._hashed).append(
                 (_hmac_states(salt), digest, entry))
             return
         names = patterns.lower().split(",")
@@ -232,7 +246,7 @@ class KnownHostsFile:
         return bool(self._hashed)
 
     def match(self, name):
-        """Entries (keys and revocations) whose host patterns match the lower-case ``name``."""
+        """Entries (keys, revocations, CAs) whose host patterns match the lower-case ``name``."""
         return tuple(sorted(self.match_unhashed(name) + self.match_hashed(name),
                             key=_line_order))
 
@@ -358,7 +372,8 @@ class HostKeyCheck:
     offered and applies the policy.
     """
 
-    __slots__ = ("host", "port", "policy", "files", "name", "keys", "revoked", "_complete")
+    __slots__ = ("host", "port", "policy", "files", "name", "keys", "revoked", "authorities",
+                 "_complete")
 
     def __init__(self, host, port, policy, files):
         self.host = host
@@ -374,6 +389,7 @@ class HostKeyCheck:
         # those (verify). Revocations, hashed or not, are always gathered.
         keys = []
         revoked = []
+        authorities = []
         complete = True
         for path in self.files:
             parsed = load_known_hosts(path)
@@ -383,15 +399,21 @@ class HostKeyCheck:
             elif parsed.has_hashed:
                 complete = False
             for entry in found:
-                (revoked if entry.marker else keys).append(entry)
+                (keys if entry.marker is None else revoked if entry.marker == REVOKED
+                 else authorities).append(entry)
         self.keys = keys
         self.revoked = revoked
+        self.authorities = authorities
         self._complete = complete
         if not keys and not complete:
             self._gather(hashed=True)
 
     def hostkey_methods(self):
-        """Host key algorithm preference (a comma list) putting known types first, or None."""
+        """Host key algorithm preference (a comma list) putting known types first, or None.
+
+        Never a certificate algorithm first, whatever ``@cert-authority`` lines match:
+        libssh2 would pick it and fail the handshake instead of falling back to the plain key.
+        """
         if not self.keys:
             return None
         preferred = []
@@ -444,8 +466,11 @@ class HostKeyCheck:
         if self.policy == ACCEPT_NEW:
             # Another connection may have recorded this host since the handshake began.
             self._gather()
-            if self.keys or self.revoked:
+            # Re-verify only on a new fact: with an unrelated @revoked line alone it would
+            # come straight back here, forever.
+            if self.keys or any(entry.blob == blob for entry in self.revoked):
                 return self.verify(_Offered(blob))
+            self._warn_authorities(blob)
             if not self.files:
                 logger.info("[%s] accepted unknown host key %s for %s (no known_hosts file "
                             "to record it in)", self.host, _Key(blob), self.name)
@@ -460,11 +485,32 @@ class HostKeyCheck:
             logger.info("[%s] recorded new host key %s for %s in %s", self.host, _Key(blob),
                         self.name, path)
             return None
+        self._warn_authorities(blob)
         logger.info("[%s] accepted unknown host key %s for %s (not recorded; policy %r)",
                     self.host, _Key(blob), self.name, self.policy)
         return None
 
+    def _authorities_note(self):
+        return "@cert-authority %s for %s not used (%s)" % (
+            ", ".join(entry.location for entry in self.authorities), self.name, _CA_UNUSED)
+
+    def _warn_authorities(self, blob):
+        if not self.authorities:
+            return
+        # A user with a CA line expects the host to be verified; it is not, so say so loudly,
+        # once per CA line: a wildcard line can cover thousands of hosts of one run.
+        new = [entry.location for entry in self.authorities
+               if entry.location not in _WARNED_AUTHORITIES]
+        _WARNED_AUTHORITIES.update(new)
+        log = logger.warning if new else logger.debug
+        log("[%s] accepting host key %s without certificate verification under policy %r: "
+            "%s%s", self.host, _Key(blob), self.policy, self._authorities_note(),
+            "; other hosts these lines match are logged at DEBUG" if new else "")
+
     def _error(self, reason, blob, entries, detail, *args):
+        if self.authorities and reason != "revoked":
+            detail += "; %s"
+            args += (self._authorities_note(),)
         exc = HostKeyError("Host key verification failed for host %s:%s - " + detail,
                            self.host, self.port, *args, host=self.host, port=self.port)
         exc.reason = reason

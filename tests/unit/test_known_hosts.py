@@ -162,8 +162,10 @@ def test_markers(tmp_path, caplog):
     with caplog.at_level("DEBUG", logger="pssh.hostkeys"):
         parsed = KnownHostsFile(path, open(path).read())
     found = parsed.match("host")
-    assert [(entry.marker, entry.blob) for entry in found] == [("revoked", KEY)]
-    assert "cert-authority" in caplog.text
+    assert [(entry.marker, entry.blob) for entry in found] == [("revoked", KEY),
+                                                               ("cert-authority", RSA)]
+    assert "cert-authority line read, but not used" in caplog.text
+    assert "unknown marker @weird" in caplog.text
 
 
 def test_cache_by_mtime_and_size(tmp_path):
@@ -328,6 +330,96 @@ def test_check_gathers_from_every_file(files):
     check = HostKeyCheck("revoked", 2222, "strict", tuple(files))
     assert [entry.blob for entry in check.keys] == [OTHER]
     assert [entry.blob for entry in check.revoked] == [KEY]
+
+
+def test_accept_new_with_unrelated_revoked_line_records(tmp_path):
+    # Regression: a host covered only by an @revoked line of another key looped forever.
+    path = write(tmp_path, "kh", line("*", OTHER, marker="revoked"))
+    prepare("h", 22, "accept-new", [path]).verify(FakeSession(KEY))
+    assert open(path).read().splitlines()[1] == line("h", KEY)
+    with pytest.raises(HostKeyError) as info:
+        prepare("h2", 22, "accept-new", [path]).verify(FakeSession(OTHER))
+    assert info.value.reason == "revoked"
+
+
+# -- @cert-authority lines (host certificates: libssh2 cannot negotiate them) -------------------
+
+CA = blob(seed=b"certificate authority")
+
+
+@pytest.fixture
+def ca_files(tmp_path):
+    user = write(tmp_path, "known_hosts",
+                 "@cert-authority *.corp,!bad.corp %s %s" % (hostkeys.key_type(CA), b64(CA)),
+                 line("[ported]:2222", CA, marker="cert-authority"),
+                 line("keyed.corp", KEY))
+    system = write(tmp_path, "ssh_known_hosts",
+                   line(hashed("secret.example"), CA, marker="CERT-AUTHORITY"))
+    return [user, system]
+
+
+def test_cert_authority_lines_match_like_key_lines(ca_files):
+    user, system = ca_files
+    cases = {("a.corp", 22): ["%s:1" % user], ("bad.corp", 22): [], ("a.corp", 2222): [],
+             ("ported", 2222): ["%s:2" % user], ("ported", 22): [],
+             ("secret.example", 22): ["%s:1" % system], ("SECRET.example", 22): ["%s:1" % system],
+             ("keyed.corp", 22): ["%s:1" % user]}
+    for (host, port), locations in cases.items():
+        check = prepare(host, port, "strict", ca_files)
+        assert [entry.location for entry in check.authorities] == locations, host
+        assert all(entry.blob == CA for entry in check.authorities)
+        expected_keys = [KEY] if host == "keyed.corp" else []
+        assert [entry.blob for entry in check.keys] == expected_keys
+        assert check.revoked == []
+
+
+def test_cert_authority_never_makes_a_host_known(ca_files):
+    # A CA key is not a host key: the host stays unknown, and libssh2 is not asked for
+    # certificate host key methods (it would fail the handshake on them).
+    check = prepare("a.corp", 22, "strict", ca_files)
+    assert check.hostkey_methods() is None
+    with pytest.raises(HostKeyError) as info:
+        check.verify(FakeSession(CA))
+    exc = info.value
+    assert (exc.host, exc.port, exc.reason) == ("a.corp", 22, "unknown")
+    assert "@cert-authority %s:1 for a.corp not used" % ca_files[0] in str(exc)
+    assert "libssh2 cannot negotiate certificate host keys" in str(exc)
+    methods = prepare("keyed.corp", 22, "strict", ca_files).hostkey_methods().split(",")
+    assert methods[0] == "ssh-ed25519" and "-cert-" not in methods[1]
+
+
+def test_cert_authority_named_in_changed_error(ca_files):
+    with pytest.raises(HostKeyError) as info:
+        prepare("keyed.corp", 22, "accept-unknown", ca_files).verify(FakeSession(OTHER))
+    assert info.value.reason == "changed"
+    assert info.value.locations == ["%s:3" % ca_files[0]]
+    assert "@cert-authority %s:1 for keyed.corp not used" % ca_files[0] in str(info.value)
+    # no note where no CA line matches
+    with pytest.raises(HostKeyError) as info:
+        prepare("nothing.example", 22, "strict", ca_files).verify(FakeSession(OTHER))
+    assert "cert-authority" not in str(info.value)
+
+
+def test_cert_authority_acceptance_warns_once_per_line(ca_files, caplog, monkeypatch):
+    monkeypatch.setattr(hostkeys, "_WARNED_AUTHORITIES", set())
+    before = [open(path).read() for path in ca_files]
+    with caplog.at_level("DEBUG", logger="pssh.hostkeys"):
+        prepare("a.corp", 22, "accept-unknown", ca_files).verify(FakeSession(KEY))
+        prepare("b.corp", 22, None, ca_files).verify(FakeSession(KEY))
+    warnings = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warnings) == 1
+    text = warnings[0].getMessage()
+    assert "[a.corp] accepting host key" in text and "without certificate verification" in text
+    assert "%s:1" % ca_files[0] in text
+    assert any("[b.corp]" in record.getMessage() for record in caplog.records
+               if record.levelname == "DEBUG")
+    assert [open(path).read() for path in ca_files] == before
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pssh.hostkeys"):
+        prepare("secret.example", 22, "accept-new", ca_files).verify(FakeSession(KEY))
+    assert "%s:1" % ca_files[1] in caplog.text
+    assert open(ca_files[0]).read().splitlines()[-1] == line("secret.example", KEY)
+    assert prepare("secret.example", 22, "off", ca_files) is None
 
 
 # -- HostConfig fields -------------------------------------------------------------------------
