@@ -248,6 +248,9 @@ DEFAULT_WORKLOADS += WORKLOAD_GROUPS["hosts"]
 def select(kind, registry, names):
     if kind == "workload":  # expand groups in place, e.g. "hosts"
         names[:] = [w for n in names for w in WORKLOAD_GROUPS.get(n, [n])]
+        for n in names:  # any host count: bastion_<N>, bastion_<N>_direct
+            if n not in registry and _BASTION_NAME.match(n):
+                _register_bastion(int(_BASTION_NAME.match(n).group(1)))
     unknown = [n for n in names if n not in registry]
     if unknown:
         raise SystemExit("unknown %s: %s (known: %s)" % (kind, ", ".join(unknown), ", ".join(registry)))
@@ -306,3 +309,39 @@ for _protocol in ("sftp", "scp"):
         workload("%s_%s" % (_protocol, _direction))(_transfer_workload(_protocol, _direction))
 
 WORKLOAD_GROUPS["transfer"] = ["sftp_upload", "sftp_download", "scp_upload", "scp_download"]
+
+
+# ------------------------------------------------------ through one bastion (issue 5)
+
+import re  # noqa: E402
+
+_BASTION_NAME = re.compile(r"^bastion_([1-9][0-9]*)(_direct)?$")
+
+
+def _bastion(n, direct):
+    name = "bastion_%d%s" % (n, "_direct" if direct else "")
+
+    def make(opts):
+        return Workload(name, "bastion", n, "echo hi",
+                        {"expect_lines": 1, "expect_last": "hi", "via_bastion": not direct})
+    if direct:
+        make.__doc__ = ("%d connections made directly, ``echo hi``, disconnect: bastion_%d's "
+                        "baseline (same driver code, no proxy)." % (n, n))
+    else:
+        make.__doc__ = ("%d connections THROUGH ONE bastion sshd on 127.0.0.1: connect, ``echo hi``, "
+                        "output + exit code, disconnect." % n)
+    return make
+
+
+def _register_bastion(n):
+    workload("bastion_%d" % n)(_bastion(n, direct=False))
+    workload("bastion_%d_direct" % n)(_bastion(n, direct=True))
+
+
+for _n in (50, 200):
+    _register_bastion(_n)
+
+# ``--workloads bastion`` (issue 5's target: 200 hosts) and ``bastion_quick`` (50 hosts); the
+# direct variant first, so that both are measured in the same run.
+WORKLOAD_GROUPS["bastion"] = ["bastion_200_direct", "bastion_200"]
+WORKLOAD_GROUPS["bastion_quick"] = ["bastion_50_direct", "bastion_50"]

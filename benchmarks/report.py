@@ -46,6 +46,9 @@ def summarize(records, workloads, peers, baseline):
                 "errors": sorted({r.get("error", "")[:200] for r in recs if r["status"] not in ("ok", "skipped")}),
                 "library_version": next((r.get("library_version") for r in ok if r.get("library_version")), None),
             }
+            if any(r.get("bastion_logins") is not None for r in recs):  # bastion_N (issue 5)
+                row["bastion_logins"] = max((r["bastion_logins"] for r in recs
+                                             if r.get("bastion_logins") is not None), default=None)
             by_peer[p] = row
             rows.append(row)
         base = by_peer.get(baseline)
@@ -106,8 +109,13 @@ def _fmt_metric(metric, value):
 
 
 def targets(rows):
-    """Each issue-3 target for pssh (and pssh-pure, when run): measured value and verdict
-    PASS / FAIL / n/a (a side was not run or failed). Ratios are medians of the same run."""
+    """Each target of issues 3 and 5 for pssh (and pssh-pure, when run): measured value and
+    verdict PASS / FAIL / n/a (a side was not run or failed); issue-5 CPU comparisons have no
+    target ("info"). Ratios are medians of the same run."""
+    return issue3_targets(rows) + bastion_targets(rows)
+
+
+def issue3_targets(rows):
     by = {(r["workload"], r["peer"]): r for r in rows}
     out = []
     for subject in TARGET_SUBJECTS:
@@ -115,7 +123,7 @@ def targets(rows):
             continue
         for label, wl, metric, other, bound in TARGETS:
             mine = by.get((wl, subject), {}).get(metric)
-            entry = {"subject": subject, "target": label, "workload": wl, "metric": metric,
+            entry = {"issue": 3, "subject": subject, "target": label, "workload": wl, "metric": metric,
                      "peer": other, "bound": bound, "value": mine, "verdict": "n/a"}
             if mine is None:
                 entry["measured"] = "%s: not measured" % subject
@@ -141,15 +149,102 @@ def targets(rows):
     return out
 
 
-def text_targets(rows):
-    entries = targets(rows)
-    if not entries or all(e["verdict"] == "n/a" for e in entries):
-        return ""
-    width = max(len(e["target"]) for e in entries)
-    lines = ["targets (issue 3):"]
+# ------------------------------------------------ issue 5: N hosts through one bastion
+
+BASTION_VS_DIRECT = 1.1    # pssh via bastion wall <= 1.1x the same N hosts direct
+BASTION_VS_ASYNCSSH = 0.95  # ... and <= 0.95x asyncssh through one bastion connection
+
+
+def bastion_count(workload):
+    """N of a ``bastion_N`` workload (None for anything else, ``bastion_N_direct`` included)."""
+    head, _, n = workload.partition("_")
+    return int(n) if head == "bastion" and n.isdigit() else None
+
+
+def _compare(entry, mine_row, other_row, metric, other_label, bound):
+    """Fill ``entry`` with mine / other for ``metric`` and the verdict (``info`` when no bound)."""
+    subject = entry["subject"]
+    mine = (mine_row or {}).get(metric)
+    theirs = (other_row or {}).get(metric)
+    lower = (other_row or {}).get("wall_lower_bound") if theirs is None and metric == "wall" else None
+    entry.update(value=mine, verdict="n/a")
+    if mine is None:
+        entry["measured"] = "%s: not measured" % subject
+    elif theirs is None and lower is None:
+        entry["measured"] = "%s %s; %s: not measured" % (subject, fmt_time(mine), other_label)
+    else:
+        ratio = mine / (theirs if theirs is not None else lower)
+        entry["ratio"] = ratio
+        entry["measured"] = "%s %s / %s %s%s = %s" % (
+            subject, fmt_time(mine), other_label, ">" if theirs is None else "",
+            fmt_time(theirs if theirs is not None else lower), fmt_ratio(ratio, bound=theirs is None))
+        entry["verdict"] = "info" if bound is None else "PASS" if ratio <= bound else "FAIL"
+    return entry
+
+
+def bastion_targets(rows):
+    """For every ``bastion_N`` run and subject (pssh, pssh-pure): wall vs. the same N hosts
+    direct (``bastion_N_direct``, else ``connect_echo_N``) <= 1.1x and vs. asyncssh through one
+    bastion <= 0.95x (PASS/FAIL); CPU for both and wall vs. parallel-ssh as ``info``."""
+    by = {(r["workload"], r["peer"]): r for r in rows if not r.get("derived_from")}
+    names = sorted({w for w, _p in by if bastion_count(w)}, key=bastion_count)
+    out = []
+    for subject in TARGET_SUBJECTS:
+        for wl in names:
+            if (wl, subject) not in by:
+                continue
+            n = bastion_count(wl)
+            direct = next((w for w in (wl + "_direct", "connect_echo_%d" % n)
+                           if by.get((w, subject), {}).get("wall") is not None), wl + "_direct")
+            mine = by[(wl, subject)]
+            for label, metric, other, other_label, bound in [
+                    ("%s wall <= %gx %s direct (%s)" % (wl, BASTION_VS_DIRECT, subject, direct), "wall",
+                     (direct, subject), subject + " direct", BASTION_VS_DIRECT),
+                    ("%s wall <= %gx asyncssh via bastion" % (wl, BASTION_VS_ASYNCSSH), "wall",
+                     (wl, "asyncssh"), "asyncssh", BASTION_VS_ASYNCSSH),
+                    ("%s client CPU vs. %s direct" % (wl, subject), "cpu", (direct, subject), subject + " direct", None),
+                    ("%s client CPU vs. asyncssh via bastion" % wl, "cpu", (wl, "asyncssh"), "asyncssh", None),
+                    ("%s wall vs. parallel-ssh via bastion" % wl, "wall", (wl, "parallel-ssh"),
+                     "parallel-ssh", None)]:
+                entry = {"issue": 5, "subject": subject, "target": label, "workload": wl,
+                         "metric": metric, "peer": other[1], "other_workload": other[0], "bound": bound}
+                out.append(_compare(entry, mine, by.get(other), metric, other_label, bound))
+    return out
+
+
+def bastion_logins_text(rows):
+    """``peer N`` per bastion_N row: connections the client opened to the bastion (sshd log)."""
+    bits = ["%s %s: %s" % (r["workload"], r["peer"], r["bastion_logins"])
+            for r in rows if r.get("bastion_logins") is not None and not r.get("derived_from")]
+    return ", ".join(bits) or "-"
+
+
+ISSUE_TITLES = {3: "targets (issue 3):",
+                5: "bastion (issue 5): N hosts through one bastion vs. the same N direct, and vs. "
+                   "asyncssh through one bastion connection:"}
+
+
+def _reported(entries):
+    """Issue -> its entries, for the issues with at least one entry that is not n/a."""
+    groups = {}
     for e in entries:
-        lines.append("  %-4s  %-9s %s  %s" % (e["verdict"], e["subject"], e["target"].ljust(width), e["measured"]))
-    return "\n".join(lines)
+        groups.setdefault(e.get("issue", 3), []).append(e)
+    return {k: v for k, v in groups.items() if any(e["verdict"] != "n/a" for e in v)}
+
+
+def text_targets(rows):
+    groups = _reported(targets(rows))
+    blocks = []
+    for issue, entries in sorted(groups.items()):
+        width = max(len(e["target"]) for e in entries)
+        lines = [ISSUE_TITLES.get(issue, "targets (issue %s):" % issue)]
+        for e in entries:
+            lines.append("  %-4s  %-9s %s  %s" % (e["verdict"], e["subject"], e["target"].ljust(width),
+                                                  e["measured"]))
+        if issue == 5:
+            lines.append("  bastion connections opened per run: " + bastion_logins_text(rows))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def _status(row):
@@ -208,22 +303,33 @@ def markdown(rows, baseline, meta):
 
 
 def markdown_targets(rows):
-    """Notes on the issue-3 rows and the targets table (empty if none of them was run)."""
+    """Notes on the issue-3 and issue-5 rows and the targets tables (empty if none was run)."""
     names = {r["workload"] for r in rows}
-    if not names & {"connect_echo_50", "connect_echo_200", "connect_echo_500", "rounds_true", "idle_sleep"}:
-        return []
-    lines = ["", "Notes: `rounds_true` wall/cpu are medians **per round** (connections already open); "
+    lines = []
+    if names & {"connect_echo_50", "connect_echo_200", "connect_echo_500", "rounds_true", "idle_sleep"}:
+        lines += _issue3_notes(rows)
+    if any(bastion_count(n) for n in names):
+        lines += ["", "Notes: `bastion_N` = N connections through one bastion sshd on 127.0.0.1 "
+                  "(`bastion_N_direct`: the same driver code without proxy); wall and cpu include "
+                  "the bastion connection. Bastion connections opened per run (logins in its log): "
+                  + bastion_logins_text(rows) + "."]
+    groups = _reported(targets(rows))
+    for issue, entries in sorted(groups.items()):
+        lines += ["", "## " + ("Targets" if issue == 3 else "Bastion (issue 5)"), "",
+                  "| verdict | client | target | measured |", "|---|---|---|---|"]
+        lines += ["| %s | %s | %s | %s |" % (e["verdict"], e["subject"], e["target"], e["measured"])
+                  for e in entries]
+    return lines
+
+
+def _issue3_notes(rows):
+    return ["", "Notes: `rounds_true` wall/cpu are medians **per round** (connections already open); "
              "`idle_sleep` cpu is the client CPU from \"all commands started\" to \"all exited\" "
              "(wall is the whole run); `peak_memory_500` is the peak RSS of `connect_echo_500` (its "
              "ratio column: peak RSS %s/peer). openssh: CPU includes its `ssh` processes; peak RSS "
              "is the driver's plus the largest sampled memory of its live `ssh` processes (anonymous "
              "resident memory summed, shared binary/library pages once)." % next(
                  (r["peer"] for r in rows if r.get("is_baseline")), "pssh")]
-    entries = targets(rows)
-    if entries:
-        lines += ["", "## Targets", "", "| verdict | client | target | measured |", "|---|---|---|---|"]
-        lines += ["| %s | %s | %s | %s |" % (e["verdict"], e["subject"], e["target"], e["measured"]) for e in entries]
-    return lines
 
 
 def plot(rows, path):

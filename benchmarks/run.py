@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -90,10 +91,10 @@ def _listening(host, port):
 class Servers:
     """sshd servers for the run: a ServerFarm on 127.0.0.2.., or one server on 127.0.0.1."""
 
-    def __init__(self, count, single, key_kind, workdir, farm_size=None):
+    def __init__(self, count, single, key_kind, workdir, farm_size=None, bastion=False):
         from embedded_server import OpenSSHServer, ServerFarm, make_user_key
         self.key = make_user_key(os.path.join(workdir, "keys"), kind=key_kind)
-        self.farm = self.single = None
+        self.farm = self.single = self.bastion = None
         if single or count <= 0:
             self.single = OpenSSHServer(listen_ip="127.0.0.1", port=None, authorized_keys=[self.key.public])
             self.single.start()
@@ -110,6 +111,16 @@ class Servers:
                 if not _listening(srv.host, srv.port):
                     raise RuntimeError("sshd on %s:%s is not listening" % (srv.host, srv.port))
         self.user = self.list[0].user
+        if bastion:
+            # issue 5: the jump host, on 127.0.0.1 (the farm is on 127.0.0.2..), its own host key;
+            # LogLevel INFO so that its logins ("Accepted publickey for ...") can be counted per run
+            try:
+                self.bastion = OpenSSHServer(listen_ip="127.0.0.1", port=None, authorized_keys=[self.key.public],
+                                             log_level="INFO", extra_config={"AllowTcpForwarding": "yes"})
+                self.bastion.start(timeout=60)
+            except BaseException:
+                self.stop()
+                raise
 
     def endpoints(self, n):
         if self.single is not None:
@@ -117,7 +128,17 @@ class Servers:
         chosen = [self.list[i % len(self.list)] for i in range(n)]
         return [s.host for s in chosen], [s.port for s in chosen]
 
+    def bastion_logins(self):
+        """Logins the bastion has logged so far (one per client connection to it)."""
+        try:
+            with open(self.bastion.log_path, "rb") as fh:
+                return len(re.findall(rb"\bAccepted \S+ for ", fh.read()))
+        except OSError:
+            return None
+
     def stop(self):
+        if self.bastion is not None:
+            self.bastion.stop()
         if self.farm is not None:
             self.farm.stop_all()
         if self.single is not None:
@@ -137,6 +158,13 @@ def run_one(peer, wl, servers, timeout):
     args = dict(wl.extra, mode=wl.mode, hosts=hosts, ports=ports, user=servers.user,
                 key=servers.key.private, command=wl.command)
     rec = {"peer": peer.name, "workload": wl.name, "timeout": timeout, "loadavg_before": os.getloadavg()[0]}
+    via = args.pop("via_bastion", False)
+    logins = None
+    if wl.mode == "bastion":  # bastion_N: through the bastion; bastion_N_direct: bastion None
+        args["bastion"] = None if not via else {
+            "host": servers.bastion.host, "port": servers.bastion.port, "user": servers.bastion.user,
+            "key": servers.key.private}
+        logins = servers.bastion_logins() if via else None
     t0 = time.perf_counter()
     proc = subprocess.Popen(peer.command(json.dumps(args)), cwd=DRIVERS, env=peer.environ(),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -155,6 +183,9 @@ def run_one(peer, wl, servers, timeout):
         return rec
     rec["process_wall"] = time.perf_counter() - t0
     rec["returncode"] = proc.returncode
+    if logins is not None:  # how many connections to the bastion this client opened
+        after = servers.bastion_logins()
+        rec["bastion_logins"] = None if after is None else after - logins
     lines = out.decode(errors="replace").strip().splitlines()
     try:
         result = json.loads(lines[-1])
@@ -178,6 +209,8 @@ def progress(rec, repeat):
     if rec["status"] == "ok":
         bits.append("wall %-9s cpu %-9s rss %4.0f MiB" % (report.fmt_time(rec["wall"]), report.fmt_time(rec["cpu"]),
                                                           rec.get("maxrss_kb", 0) / 1024.0))
+        if rec.get("bastion_logins") is not None:
+            bits.append("bastion conn. %d" % rec["bastion_logins"])
     elif rec.get("error"):
         bits.append(rec["error"][:160])
     log(" ".join(bits))
@@ -251,12 +284,14 @@ def main(argv=None):
     servers = None
     try:
         servers = Servers(max(w.connections for w in workloads), opts.single_server, opts.key_kind, workdir,
-                          farm_size=opts.farm_size)
+                          farm_size=opts.farm_size, bastion=any(w.extra.get("via_bastion") for w in workloads))
         if len(servers.list) > 5:  # a farm: first..last
             log("servers: %d sshd on %s..%s port %s (user %s)" % (
                 len(servers.list), servers.list[0].host, servers.list[-1].host, servers.list[0].port, servers.user))
         else:
             log("servers: %s (user %s)" % (", ".join("%s:%s" % (s.host, s.port) for s in servers.list), servers.user))
+        if servers.bastion is not None:
+            log("bastion: sshd on %s:%s" % (servers.bastion.host, servers.bastion.port))
         for repeat in range(1, opts.repeats + 1):
             for wl in workloads:
                 shift = (repeat - 1) % len(peers)

@@ -10,9 +10,9 @@ from _common import main
 LOOP = asyncio.new_event_loop()
 
 
-def _connect(args, host, port):
+def _connect(args, host, port, **extra):
     return asyncssh.connect(host, port=port, username=args["user"], client_keys=[args["key"]],
-                            known_hosts=None, agent_path=None)
+                            known_hosts=None, agent_path=None, **extra)
 
 
 async def _run_one(args, host, port):
@@ -108,6 +108,40 @@ def transfer(args, jobs):
 
 import _transfer  # noqa: E402
 _transfer.register(transfer)
+
+
+# -- through one bastion (issue 5): one bastion connection, tunnel=bastion for every target ----
+
+def bastion(args, via):
+    """``bastion = await asyncssh.connect(...)``, then gather(``asyncssh.connect(host,
+    tunnel=bastion)`` + ``conn.run`` + close) over the targets, then the bastion is closed.
+    ``via`` None: the same without a tunnel."""
+    async def one(host, port, tunnel):
+        extra = {} if tunnel is None else {"tunnel": tunnel}
+        async with _connect(args, host, port, **extra) as conn:
+            result = await conn.run(args["command"])
+        lines = result.stdout.splitlines()
+        return len(lines), lines[-1] if lines else None, result.exit_status
+
+    async def run_all():
+        tunnel = None
+        if via is not None:
+            tunnel = await asyncssh.connect(via["host"], port=via["port"], username=via["user"],
+                                            client_keys=[via["key"]], known_hosts=None,
+                                            agent_path=None)
+        try:
+            return await asyncio.gather(*[one(h, p, tunnel)
+                                          for h, p in zip(args["hosts"], args["ports"])])
+        finally:
+            if tunnel is not None:
+                tunnel.close()
+                await tunnel.wait_closed()
+
+    return LOOP.run_until_complete(run_all())
+
+
+import _bastion  # noqa: E402
+_bastion.register(bastion)
 
 
 if __name__ == "__main__":

@@ -347,6 +347,55 @@ import _transfer  # noqa: E402
 _transfer.register(transfer)
 
 
+# -- through one bastion (issue 5): a ControlMaster to the bastion, ``-W`` through it per target
+
+def bastion(args, via, start_timeout=120.0):
+    """A ControlMaster to the bastion (``ssh -M -N``, one connection), then one ``ssh`` per
+    target with ``ProxyCommand=ssh -S <master> -W %h:%p bastion`` (a mux client asking the
+    master for a direct-tcpip channel), all at once; ``ssh -O exit`` closes the master.
+    ``via`` None: the same as ``parallel`` (one ``ssh`` per host, direct)."""
+    if via is None:
+        return parallel(args)
+    jump_args = dict(args, user=via["user"], key=via["key"])
+    tmp = tempfile.mkdtemp(prefix="psshb-jm-")  # short: unix socket paths <= 108 bytes
+    path = os.path.join(tmp, "cm")
+    with Sampler():
+        master = _spawn(ssh_command(jump_args, via["host"], via["port"], None, extra=[
+            "-N", "-o", "ControlMaster=yes", "-o", "ControlPersist=no", "-o", "ControlPath=" + path]))
+        TRACKED_CHILDREN.add(master.pid)
+        try:
+            deadline = time.monotonic() + start_timeout
+            while not os.path.exists(path):  # the master creates its socket once authenticated
+                if master.poll() is not None:
+                    raise RuntimeError("bastion ControlMaster exited with %s: %s" % (
+                        master.returncode, master.stderr.read().decode(errors="replace")[-300:]))
+                if time.monotonic() > deadline:
+                    raise RuntimeError("bastion ControlMaster not up within %g s" % start_timeout)
+                time.sleep(0.005)
+            proxy = " ".join([SSH, "-F", "/dev/null", "-o", "ControlMaster=no", "-o", "ControlPath=" + path,
+                              "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-W", "%h:%p",
+                              "-p", str(via["port"]), "%s@%s" % (via["user"], via["host"])])
+            procs = [_spawn(ssh_command(args, h, p, args["command"], extra=["-o", "ProxyCommand=" + proxy]))
+                     for h, p in zip(args["hosts"], args["ports"])]
+            results = []
+            for proc in procs:
+                (nlines, last), err, code, _rss = _finish(proc, count_only=True)
+                results.append((nlines, last if code == 0 else "%s [exit %s: %s]" % (last, code, err[-200:]), code))
+        finally:
+            if master.poll() is None:
+                _finish(_spawn(ssh_command(jump_args, via["host"], via["port"], None, extra=[
+                    "-o", "ControlPath=" + path, "-O", "exit"])))
+            _reap(master, timeout=30)
+            for stream in (master.stdout, master.stderr):
+                stream.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+import _bastion  # noqa: E402
+_bastion.register(bastion)
+
+
 if __name__ == "__main__":
     sys.exit(main(single, parallel, library=_Lib, info=lambda: {"ssh": _Lib.__version__},
                   rounds=Rounds, idle=idle))

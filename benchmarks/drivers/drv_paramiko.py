@@ -8,11 +8,11 @@ import paramiko
 from _common import main
 
 
-def _connect(args, host, port):
+def _connect(args, host, port, sock=None, user=None, key=None):
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    client.connect(host, port=port, username=args["user"], key_filename=args["key"],
-                   look_for_keys=False, allow_agent=False, timeout=60,
+    client.connect(host, port=port, username=user or args["user"], key_filename=key or args["key"],
+                   look_for_keys=False, allow_agent=False, timeout=60, sock=sock,
                    banner_timeout=60, auth_timeout=60)  # defaults 15/30 s: too short at 500 hosts
     return client
 
@@ -154,6 +154,61 @@ def transfer(args, jobs):
 
 import _transfer  # noqa: E402
 _transfer.register(transfer)
+
+
+# -- through one bastion (issue 5): one bastion Transport, a direct-tcpip channel per target ---
+
+def bastion(args, via):
+    """One bastion connection; a thread per target opens ``transport.open_channel(
+    "direct-tcpip", ...)`` on it and connects with ``sock=channel``; exec_command, lines,
+    exit status. Then the bastion is closed, and after it the targets' clients: paramiko
+    (5.1) closing a target's client while its tunnel is open races (its transport thread can
+    send on the tunnel channel after close() sent CHANNEL_CLOSE; the bastion's sshd then drops
+    the whole bastion connection: "data packet referred to nonexistent channel").
+    ``via`` None: the same, direct (each client closed by its thread)."""
+    pairs = list(zip(args["hosts"], args["ports"]))
+    results = [None] * len(pairs)
+    clients = []
+    jump = None if via is None else _connect(args, via["host"], via["port"], user=via["user"],
+                                             key=via["key"])
+
+    def one(i, host, port):
+        client = None
+        try:
+            sock = None
+            if jump is not None:
+                sock = jump.get_transport().open_channel("direct-tcpip", (host, port),
+                                                         ("127.0.0.1", 0), timeout=60)
+            client = _connect(args, host, port, sock=sock)
+            _stdin, stdout, _stderr = client.exec_command(args["command"])
+            lines = [line.rstrip("\n") for line in stdout]
+            results[i] = (len(lines), lines[-1] if lines else None,
+                          stdout.channel.recv_exit_status())
+        except Exception as exc:  # surfaces as a failed check in the main thread
+            results[i] = (0, "%s: %s" % (type(exc).__name__, exc), None)
+        finally:
+            if client is not None and jump is None:
+                client.close()
+            elif client is not None:
+                clients.append(client)
+
+    try:
+        threads = [threading.Thread(target=one, args=(i, h, p), daemon=True)
+                   for i, (h, p) in enumerate(pairs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        if jump is not None:
+            jump.close()
+        for client in clients:
+            client.close()
+    return results
+
+
+import _bastion  # noqa: E402
+_bastion.register(bastion)
 
 
 if __name__ == "__main__":

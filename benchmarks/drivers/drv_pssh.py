@@ -24,9 +24,10 @@ def single(args, host, port):
     return lines, code
 
 
-def make_parallel_client(args):
+def make_parallel_client(args, **extra):
     hosts, ports = args["hosts"], args["ports"]
-    kwargs = dict(user=args["user"], pkey=args["key"], num_retries=1, pool_size=max(10, len(hosts)))
+    kwargs = dict(user=args["user"], pkey=args["key"], num_retries=1, pool_size=max(10, len(hosts)),
+                  **extra)
     if len(set(ports)) == 1:
         return ParallelSSHClient(hosts, port=ports[0], **kwargs)
     from pssh.config import HostConfig
@@ -108,6 +109,36 @@ def transfer(args, jobs):
 
 import _transfer  # noqa: E402
 _transfer.register(transfer)
+
+
+# -- through one bastion (issue 5): the client's proxy_host/... options ------------------------
+
+def bastion(args, via):
+    """``ParallelSSHClient(hosts, proxy_host=..., proxy_port=..., proxy_user=..., proxy_pkey=...)``
+    (ours shares one bastion connection; parallel-ssh 2.16 opens one per target, served by its
+    forwarding thread), ``run_command``, every line read, ``join``, ``close()`` where there is one
+    (parallel-ssh 2.16 has none). ``via`` None: the same without proxy options."""
+    proxy = {} if via is None else dict(proxy_host=via["host"], proxy_port=via["port"],
+                                        proxy_user=via["user"], proxy_pkey=via["key"])
+    client = make_parallel_client(args, **proxy)
+    output = client.run_command(args["command"])
+    counted = []
+    for host_out in output:
+        nlines, last = 0, None
+        for line in host_out.stdout:
+            nlines += 1
+            last = line
+        counted.append((nlines, last))
+    client.join(output)
+    results = [c + (ho.exit_code,) for c, ho in zip(counted, output)]
+    close = getattr(client, "close", None)
+    if close is not None:
+        close()
+    return results
+
+
+import _bastion  # noqa: E402
+_bastion.register(bastion)
 
 
 if __name__ == "__main__":
