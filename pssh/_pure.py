@@ -134,25 +134,20 @@ def _write_fd(fd, data):
         view = view[written:]
 
 
-def sftp_write_file(session, handle, data, offset, wait, progress):
-    """Upload ``data[offset:]`` through the open SFTP ``handle``.
-
-    Returns ``len(data) - offset`` or a negative libssh2 error code; ``wait(directions)`` on
-    EAGAIN; ``progress(bytes_done)`` at most every 1 MiB (never at the end: the caller does).
-    """
+def _upload(session, write, chunk, data, offset, wait, progress):
+    """The upload loop of SFTP and SCP: ``write(bytes) -> (rc, bytes written)``."""
     eagain = LIBSSH2_ERROR_EAGAIN
     view = memoryview(data).cast("B")
     total = len(view)
     if offset < 0 or offset > total:
         raise ValueError("offset out of range")
     done = reported = offset
-    write = handle.write
     while done < total:
         try:
-            rc, written = write(bytes(view[done:done + _SFTP_WRITE_AHEAD]))
+            rc, written = write(bytes(view[done:done + chunk]))
         except SSH2Error as exc:
             return error_code(exc)
-        # ssh2-python loops until EAGAIN and reports what was acknowledged before it.
+        # ssh2-python loops until EAGAIN and reports what was accepted before it.
         done += written
         if progress is not None and done - reported >= _PROGRESS_STEP:
             reported = done
@@ -164,6 +159,15 @@ def sftp_write_file(session, handle, data, offset, wait, progress):
         if rc < 0:
             return rc
     return total - offset
+
+
+def sftp_write_file(session, handle, data, offset, wait, progress):
+    """Upload ``data[offset:]`` through the open SFTP ``handle``.
+
+    Returns ``len(data) - offset`` or a negative libssh2 error code; ``wait(directions)`` on
+    EAGAIN; ``progress(bytes_done)`` at most every 1 MiB (never at the end: the caller does).
+    """
+    return _upload(session, handle.write, _SFTP_WRITE_AHEAD, data, offset, wait, progress)
 
 
 def sftp_read_file(session, handle, fd, wait, progress, buffer_size=_SFTP_READ_BUFFER):
@@ -197,28 +201,9 @@ def sftp_read_file(session, handle, fd, wait, progress, buffer_size=_SFTP_READ_B
 
 def scp_send_file(session, channel, data, offset, wait, progress):
     """Write ``data[offset:]`` to stream 0 of ``channel``; returns the count or an error code."""
-    eagain = LIBSSH2_ERROR_EAGAIN
-    view = memoryview(data).cast("B")
-    total = len(view)
-    if offset < 0 or offset > total:
-        raise ValueError("offset out of range")
-    done = reported = offset
     write_ex = channel.write_ex
-    while done < total:
-        try:
-            rc, written = write_ex(0, bytes(view[done:done + _SCP_WRITE_CHUNK]))
-        except SSH2Error as exc:
-            return error_code(exc)
-        done += written
-        if progress is not None and done - reported >= _PROGRESS_STEP:
-            reported = done
-            progress(done)
-        if rc == eagain or (rc >= 0 and written == 0):
-            wait(session.block_directions())
-            continue
-        if rc < 0:
-            return rc
-    return total - offset
+    return _upload(session, lambda chunk: write_ex(0, chunk), _SCP_WRITE_CHUNK, data, offset,
+                   wait, progress)
 
 
 def scp_recv_file(session, channel, fd, size, wait, progress):
