@@ -19,7 +19,8 @@ Keywords and what they set
     ``HostName`` → ``hostname`` (the address to connect to; ``%h`` is the
     alias), ``User`` → ``user``, ``Port`` → ``port``, ``IdentityFile`` →
     ``identity_files`` (``~``, ``%d %u %h %r %p %n %l %i %%``), ``IdentitiesOnly``
-    → ``identities_only``, ``ProxyJump`` → ``proxy_jump``, ``ConnectTimeout``
+    → ``identities_only``, ``ProxyJump`` → ``proxy_jump`` (its jump hosts are
+    looked up in the same file: :mod:`pssh.openssh_jump`), ``ConnectTimeout``
     → ``timeout``, ``ServerAliveInterval`` → ``keepalive_seconds``,
     ``StrictHostKeyChecking`` → ``host_key_policy`` (yes/ask: ``strict``,
     accept-new: ``accept-new``, no/off: ``off``), ``UserKnownHostsFile`` and

@@ -8,7 +8,7 @@ from gevent import Timeout as GeventTimeout
 from gevent.pool import Pool
 
 from pssh.constants import DEFAULT_RETRIES, RETRY_DELAY
-from pssh import hostkeys, openssh_config
+from pssh import hostkeys, openssh_config, openssh_jump
 from pssh.exceptions import (
     HostArgumentError, HostConfigError, InvalidAPIUseError, ResourceLimitError, ShellError,
     Timeout)
@@ -163,7 +163,11 @@ class ParallelSSHClient(ParallelTransferMixin):
         settings["proxy_pkey"] = self.proxy_pkey if proxy_key is None else proxy_key
         settings["alias"] = config.alias if config is not None else None
         options = {name: getattr(config, name, None) for name in openssh_config.HOST_OPTIONS}
+        # An explicit proxy_jump= wins over the file, as the other client arguments do.
+        if options.get("proxy_jump") is None and self.proxy_jump:
+            options["proxy_jump"] = self.proxy_jump
         if self._ssh_config is not None:
+            given = settings
             merged = dict(settings, **options)
             openssh_config.merge(merged, self._ssh_config.lookup(
                 self._hosts[index], user=merged["user"],
@@ -171,8 +175,10 @@ class ParallelSSHClient(ParallelTransferMixin):
                 openssh_config.PARALLEL_DEFAULTS, config)
             options = {name: merged.pop(name) for name in openssh_config.HOST_OPTIONS}
             settings = merged
-        if options.get("proxy_jump") is None and self.proxy_jump:
-            options["proxy_jump"] = self.proxy_jump
+            # Jump hosts have entries in the same file, as with ssh -J.
+            settings["_proxy_hop"] = openssh_jump.proxy_hops(
+                self._ssh_config, self._hosts[index], options.get("proxy_jump"), given,
+                settings, settings["password"], settings["pkey"])
         settings["_options"] = options
         settings["agent"] = self.agent
         cert = getattr(config, "cert_file", None) if config is not None else None

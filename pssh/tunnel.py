@@ -9,6 +9,7 @@ the channel. No threads, no local listening ports. A chain ``a,b`` reaches
 import logging
 import socket
 import weakref
+from typing import List, Optional, Tuple
 
 import gevent
 import gevent.event
@@ -19,7 +20,7 @@ from pssh._connect import call
 from pssh._hub import READ, WRITE, DeadlineExceeded, SocketWaiter, WaiterClosed
 from pssh.exceptions import PSSHError, ProxyError
 
-__all__ = ["open_tunnel", "Bastion", "Hop", "parse_proxy_jump"]
+__all__ = ["open_tunnel", "Bastion", "Hop", "parse_proxy_jump", "split_proxy_jump"]
 
 logger = logging.getLogger("pssh.tunnel")
 
@@ -228,45 +229,77 @@ def get_bastion(hop, client_factory):
 
 
 class Hop:
-    """One bastion of a proxy chain: where it is, how to log in, and the hop before it."""
+    """One bastion of a proxy chain: where it is, how to log in, and the hop before it.
 
-    __slots__ = ("host", "port", "user", "password", "pkey", "via")
+    ``hostname``, ``identity_files`` and ``identities_only`` come from an OpenSSH
+    config entry of the bastion (:mod:`pssh.openssh_jump`); ``timeout``,
+    ``host_key_policy`` and ``known_hosts`` are None to use the target client's.
+    """
 
-    def __init__(self, host, port, user, password, pkey, via=None):
+    __slots__ = ("host", "port", "user", "password", "pkey", "via", "hostname",
+                 "identity_files", "identities_only", "timeout", "host_key_policy",
+                 "known_hosts")
+
+    def __init__(self, host, port, user, password, pkey, via=None, hostname=None,
+                 identity_files=(), identities_only=False, timeout=None, host_key_policy=None,
+                 known_hosts=None):
         self.host = host
         self.port = port
         self.user = user
         self.password = password
         self.pkey = pkey
         self.via = via
+        self.hostname = hostname
+        self.identity_files = tuple(identity_files)
+        self.identities_only = identities_only
+        self.timeout = timeout
+        self.host_key_policy = host_key_policy
+        self.known_hosts = None if known_hosts is None else tuple(known_hosts)
+
+    def _key(self):
+        # The address actually connected to, not the alias: two aliases of one
+        # bastion share its connection. Host key settings are keyed by open_tunnel.
+        return (self.hostname or self.host, self.port, self.user, self.password, self.pkey,
+                self.identity_files, self.identities_only, self.via)
 
     def __hash__(self):
-        return hash((self.host, self.port, self.user, self.pkey, self.via))
+        return hash(self._key())
 
     def __eq__(self, other):
-        return isinstance(other, Hop) and (self.host, self.port, self.user, self.password,
-                                           self.pkey, self.via) == (
-            other.host, other.port, other.user, other.password, other.pkey, other.via)
+        return isinstance(other, Hop) and self._key() == other._key()
+
+    def __repr__(self):
+        address = "" if self.hostname in (None, self.host) else " (%s)" % self.hostname
+        return "<Hop %s@%s:%s%s%s>" % (self.user, self.host, self.port, address,
+                                       " via %r" % (self.via,) if self.via else "")
 
 
 def open_tunnel(client, host, port, deadline):
     """Socket to ``host:port`` through the proxy chain of ``client`` (``client._proxy_hop``)."""
     from pssh.single import SSHClient
     hop = client._proxy_hop
-    # Bastions are checked with the target client's host key settings; a bastion
-    # connection is shared only by clients with the same settings.
-    policy = getattr(client, "host_key_policy", None)
-    known_hosts = getattr(client, "known_hosts", None)
+    # Bastions are checked with the target client's host key settings unless the
+    # bastion's own ssh_config entry set them; a bastion connection is shared
+    # only by clients with the same settings.
+    policy = hop.host_key_policy
+    if policy is None:
+        policy = getattr(client, "host_key_policy", None)
+    known_hosts = hop.known_hosts
+    if known_hosts is None:
+        known_hosts = getattr(client, "known_hosts", None)
+    options = {"hostname": hop.hostname, "identity_files": hop.identity_files,
+               "identities_only": hop.identities_only}
 
     def factory():
         try:
             return SSHClient(hop.host, user=hop.user, password=hop.password, port=hop.port,
                              pkey=hop.pkey, num_retries=client.num_retries,
-                             retry_delay=client.retry_delay, timeout=client.timeout,
+                             retry_delay=client.retry_delay,
+                             timeout=client.timeout if hop.timeout is None else hop.timeout,
                              allow_agent=client.allow_agent, identity_auth=client.identity_auth,
                              keepalive_seconds=client.keepalive_seconds,
                              agent=client.agent, _proxy_hop=hop.via,
-                             host_key_policy=policy, known_hosts=known_hosts)
+                             host_key_policy=policy, known_hosts=known_hosts, _options=options)
         except PSSHError as exc:
             raise ProxyError("Could not connect to proxy %s:%s for host %s:%s - %s",
                              hop.host, hop.port, host, port, exc,
@@ -275,6 +308,28 @@ def open_tunnel(client, host, port, deadline):
     return bastion.open(host, port, deadline)
 
 
+def split_proxy_jump(spec: str) -> List[Tuple[Optional[str], str, Optional[int]]]:
+    """``(user, host, port)`` of each ``[user@]host[:port]`` item of a ``ProxyJump`` value,
+    first hop first; user and port are None where the item does not give them."""
+    items = []
+    for item in spec.split(","):
+        item = item.strip()
+        if not item or item.lower() == "none":
+            continue
+        hop_user, _, address = item.rpartition("@")
+        hop_port = None
+        if address.startswith("["):
+            hop_host, _, rest = address[1:].partition("]")
+            if rest.startswith(":"):
+                hop_port = int(rest[1:])
+        elif address.count(":") == 1:
+            hop_host, _, port_text = address.partition(":")
+            hop_port = int(port_text)
+        else:
+            hop_host = address
+        items.append((hop_user or None, hop_host, hop_port))
+    return items
+
 
 def parse_proxy_jump(spec, user, password, pkey):
     """The :class:`Hop` chain of an OpenSSH ``ProxyJump`` value (``[user@]host[:port],...``).
@@ -282,18 +337,7 @@ def parse_proxy_jump(spec, user, password, pkey):
     Every hop logs in with the client's password and key unless the spec names a user.
     """
     hop = None
-    for item in spec.split(","):
-        item = item.strip()
-        if not item or item.lower() == "none":
-            continue
-        hop_user, _, address = item.rpartition("@")
-        if address.startswith("["):
-            hop_host, _, rest = address[1:].partition("]")
-            hop_port = int(rest[1:]) if rest.startswith(":") else 22
-        elif address.count(":") == 1:
-            hop_host, _, port_text = address.partition(":")
-            hop_port = int(port_text)
-        else:
-            hop_host, hop_port = address, 22
-        hop = Hop(hop_host, hop_port, hop_user or user, password, pkey, via=hop)
+    for hop_user, hop_host, hop_port in split_proxy_jump(spec):
+        hop = Hop(hop_host, 22 if hop_port is None else hop_port, hop_user or user, password,
+                  pkey, via=hop)
     return hop

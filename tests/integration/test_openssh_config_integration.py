@@ -5,7 +5,7 @@ per-host values in ParallelSSHClient."""
 import pytest
 
 from pssh.config import HostConfig
-from pssh.exceptions import AuthenticationError, HostKeyError
+from pssh.exceptions import AuthenticationError, HostKeyError, ProxyError
 from pssh.openssh_config import host_configs
 from pssh.parallel import ParallelSSHClient
 from pssh.single import SSHClient
@@ -210,3 +210,119 @@ Host behind
         out = client.run_command("echo $SSH_CONNECTION | cut -d' ' -f3")
         assert list(out.stdout) == [target.host]  # the tunnel went to HostName, not the alias
         client.wait_finished(out, timeout=TIMEOUT)
+
+
+# -- jump hosts looked up in the file (pssh.openssh_jump) ----------------------------------------
+
+SERVER_ADDRESS = "echo $SSH_CONNECTION | cut -d' ' -f3"
+
+
+def test_jump_host_entry_gives_address_user_and_key(make_sshd, sshd_farm, user_key,
+                                                    unauthorized_key, tmp_path, no_agent):
+    # The bastion accepts only a key the target refuses: each hop logs in with its own entry.
+    bastion = make_sshd(authorized_keys=[unauthorized_key.public])
+    target = sshd_farm[0]
+    jump = "Host jump\n  HostName 127.0.0.1\n  Port %d\n  User %%s\n  IdentityFile %s\n" \
+           "  IdentitiesOnly yes\n" % (bastion.port, unauthorized_key.private)
+    rest = "Host target*\n  HostName %s\n  Port %d\n  IdentityFile %s\n  IdentitiesOnly yes\n" \
+           "  ProxyJump jump\n" % (target.host, target.port, user_key.private)
+    path = write_config(tmp_path, jump % bastion.user + rest)
+    with SSHClient("target1", ssh_config=path, num_retries=1, timeout=TIMEOUT) as client:
+        assert bastion.connections()  # the tunnel runs through the bastion
+        assert echo(client) == ("target1", ["ok"])
+    # the entry's User is used, not the target's (which the bastion would accept)
+    path = write_config(tmp_path, jump % "nobody-here" + rest, "wrong_user")
+    with pytest.raises(ProxyError, match="Authentication"):
+        SSHClient("target1", ssh_config=path, num_retries=1, timeout=TIMEOUT)
+
+
+def test_two_hop_list_of_aliases(make_sshd, sshd_farm, user_key, tmp_path, no_agent):
+    first = make_sshd(listen_ip="127.0.0.1")
+    second = make_sshd(listen_ip="127.0.0.7")
+    target = sshd_farm[1]
+    # b's own ProxyJump (a dead address) is ignored: in a list, b is reached through a.
+    path = write_config(tmp_path, """
+Host a
+    HostName 127.0.0.1
+    Port %d
+Host b
+    HostName 127.0.0.7
+    Port %d
+    ProxyJump 127.0.0.1:1
+Host target
+    HostName %s
+    Port %d
+    ProxyJump a,b
+Host *
+    User %s
+    IdentityFile %s
+""" % (first.port, second.port, target.host, target.port, target.user, user_key.private))
+    with SSHClient("target", ssh_config=path, num_retries=1, timeout=TIMEOUT) as client:
+        assert first.connections() and second.connections()
+        out = client.run_command(SERVER_ADDRESS)
+        assert list(out.stdout) == [target.host]
+        client.wait_finished(out, timeout=TIMEOUT)
+
+
+def test_jump_item_user_and_port_override_entry_parallel(make_sshd, sshd_farm, user_key,
+                                                          tmp_path, no_agent):
+    from pssh import tunnel
+    bastion = make_sshd(listen_ip="127.0.0.1")
+    servers = sshd_farm.servers[:3]
+    path = write_config(tmp_path, "".join(
+        "Host node%d\n  HostName %s\n" % (index, srv.host) for index, srv in enumerate(servers))
+        + """
+Host jump
+    HostName 127.0.0.1
+    Port 1
+    User nobody-here
+Host *
+    Port %d
+    User %s
+    IdentityFile %s
+""" % (sshd_farm.port, servers[0].user, user_key.private))
+    hosts = ["node0", "node1", "node2"]
+    client = ParallelSSHClient(hosts, ssh_config=path, num_retries=1, timeout=TIMEOUT,
+                               proxy_jump="%s@jump:%d" % (bastion.user, bastion.port))
+    try:
+        output = client.run_command(SERVER_ADDRESS)
+        client.join(output, timeout=TIMEOUT)
+        assert [list(out.stdout) for out in output] == [[srv.host] for srv in servers]
+        hop = client._host_clients[(0, "node0")]._proxy_hop
+        assert (hop.hostname, hop.port, hop.user) == ("127.0.0.1", bastion.port, bastion.user)
+        # one shared bastion connection carries the three tunnels
+        shared = [made for key, made in list(tunnel._BASTIONS.items()) if key[0] == hop]
+        assert [len(made.tunnels) for made in shared] == [3]
+    finally:
+        client.close()
+
+
+def test_jump_host_key_settings_from_its_entry(make_sshd, sshd_farm, user_key, tmp_path,
+                                               no_agent):
+    bastion = make_sshd(listen_ip="127.0.0.1")
+    target = sshd_farm[2]
+    known = tmp_path / "jump_known"
+    known.write_text("")
+    text = """
+Host jump
+    HostName 127.0.0.1
+    Port %d
+    StrictHostKeyChecking yes
+    UserKnownHostsFile %s
+    GlobalKnownHostsFile none
+Host target
+    HostName %s
+    Port %d
+    ProxyJump jump
+Host *
+    IdentityFile %s
+""" % (bastion.port, known, target.host, target.port, user_key.private)
+    path = write_config(tmp_path, text)
+    # strict for the bastion only: its key is not in its known hosts file yet
+    with pytest.raises(ProxyError) as info:
+        SSHClient("target", ssh_config=path, num_retries=1, timeout=TIMEOUT)
+    assert isinstance(info.value.cause, HostKeyError)
+    known.write_text(bastion.known_hosts_line() + "\n")
+    with SSHClient("target", ssh_config=path, num_retries=1, timeout=TIMEOUT) as client:
+        assert client.host_key_policy == "accept-unknown"
+        assert echo(client) == ("target", ["ok"])

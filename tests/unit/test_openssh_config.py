@@ -1,10 +1,11 @@
-"""pssh.openssh_config: parsing, matching, Include, tokens, HostConfig output, merging."""
+"""pssh.openssh_config: parsing, matching, Include, tokens, HostConfig output, merging;
+pssh.openssh_jump: jump hosts looked up in the same file."""
 
 import getpass
 
 import pytest
 
-from pssh import openssh_config
+from pssh import openssh_config, openssh_jump
 from pssh.config import HostConfig
 from pssh.openssh_config import SSHConfig, SSHConfigError, host_configs, load
 
@@ -254,3 +255,114 @@ def test_single_client_rule_port_none_is_default():
     openssh_config.merge(settings, {"port": 2222, "keepalive_seconds": 5},
                          openssh_config.SINGLE_DEFAULTS)
     assert settings == {"port": 22, "keepalive_seconds": 30}
+
+
+# -- jump hosts (pssh.openssh_jump) --------------------------------------------------------------
+
+JUMPS = """
+Host jump
+    HostName 10.1.0.1
+    Port 2201
+    User juser
+    IdentityFile ~/keys/%r@%h
+    IdentitiesOnly yes
+    ConnectTimeout 7
+    StrictHostKeyChecking accept-new
+    UserKnownHostsFile ~/jump_known
+Host jump2
+    HostName 10.1.0.1
+    Port 2201
+    User juser
+    IdentityFile ~/keys/%r@%h
+    IdentitiesOnly yes
+Host target*
+    ProxyJump jump
+"""
+
+
+def hops(cfg, spec, host="target1", given=None, effective=None):
+    """The Hop chain a client with user "tuser", password "pw" and key /t/key builds."""
+    return openssh_jump.proxy_hops(cfg, host, spec, given or {},
+                                   dict({"user": "tuser"}, **(effective or {})), "pw", "/t/key")
+
+
+def test_jump_host_settings_come_from_its_entry(home):
+    cfg = config(home, JUMPS)
+    hop = hops(cfg, cfg.lookup("target1")["proxy_jump"])
+    assert (hop.host, hop.hostname, hop.port, hop.user, hop.via) == (
+        "jump", "10.1.0.1", 2201, "juser", None)
+    assert hop.identity_files == (str(home / "keys" / "juser@10.1.0.1"),)
+    # its own key, not the target's; the password is still the client's
+    assert (hop.identities_only, hop.pkey, hop.password) == (True, None, "pw")
+    assert (hop.timeout, hop.host_key_policy) == (7, "accept-new")
+    assert hop.known_hosts == (str(home / "jump_known"), "/etc/ssh/ssh_known_hosts")
+
+
+def test_jump_item_user_and_port_win_over_entry(home):
+    hop = hops(config(home, JUMPS), "admin@jump:2022")
+    assert (hop.hostname, hop.port, hop.user) == ("10.1.0.1", 2022, "admin")
+    assert hop.identity_files == (str(home / "keys" / "admin@10.1.0.1"),)  # %r: the hop's login
+
+
+def test_jump_without_entry_keeps_target_settings(home):
+    cfg = config(home, "Host jump\n  StrictHostKeyChecking no\n  ConnectTimeout 3\n")
+    target = {"timeout": 9, "host_key_policy": "strict", "known_hosts": ["/kh"]}
+    hop = hops(cfg, "plain", effective=target)
+    assert (hop.hostname, hop.port, hop.user, hop.pkey, hop.identity_files) == (
+        None, 22, "tuser", "/t/key", ())
+    assert (hop.timeout, hop.host_key_policy, hop.known_hosts) == (9, "strict", ("/kh",))
+    # the jump host's entry beats the target's values, an explicit client argument beats both
+    hop = hops(cfg, "jump", given={"host_key_policy": "strict"}, effective=target)
+    assert (hop.host_key_policy, hop.timeout) == ("strict", 3)
+    # no timeout anywhere: 0 (the connect default), never the bastion client's in a chain
+    assert hops(cfg, "plain").timeout == 0
+
+
+def test_jump_list_as_written_first_hop_follows_its_entry(home):
+    cfg = config(home, """
+Host a
+    HostName 10.0.0.1
+    ProxyJump z
+Host b
+    HostName 10.0.0.2
+    ProxyJump nowhere
+Host z
+    HostName 10.0.0.26
+    User zu
+""")
+    assert openssh_jump.describe(hops(cfg, "a,b")) == (
+        "zu@10.0.0.26:22", "tuser@10.0.0.1:22", "tuser@10.0.0.2:22")
+    assert openssh_jump.describe(hops(cfg, "b")) == ("tuser@nowhere:22", "tuser@10.0.0.2:22")
+    assert hops(cfg, "none") is None and hops(cfg, None) is None
+
+
+def test_jump_loops_and_bad_items_raise(home):
+    cfg = config(home, "Host *\n  ProxyJump bastion\n")
+    with pytest.raises(SSHConfigError, match="target via bastion via bastion"):
+        hops(cfg, cfg.lookup("target")["proxy_jump"], host="target")
+    cfg = config(home, "Host bastion\n  ProxyJump none\nHost *\n  ProxyJump bastion\n", "ok")
+    assert openssh_jump.describe(hops(cfg, cfg.lookup("target")["proxy_jump"])) == (
+        "tuser@bastion:22",)
+    with pytest.raises(SSHConfigError, match="notaport"):
+        hops(cfg, "jump:notaport")
+
+
+def test_jump_hops_are_equal_by_address_for_sharing(home):
+    cfg = config(home, JUMPS)
+    one, two = hops(cfg, "jump"), hops(cfg, "jump2")
+    assert one == two and hash(one) == hash(two)  # two aliases of one bastion
+    assert one != hops(cfg, "other@jump2") and one != hops(cfg, "jump:2202")
+
+
+def test_parallel_client_resolves_jump_hosts(home):
+    from pssh.parallel import ParallelSSHClient
+    path = str(home / ".ssh" / "config")
+    (home / ".ssh" / "config").write_text(JUMPS)
+    client = ParallelSSHClient(["target1", "other"], ssh_config=path, user="tuser")
+    hop = client._host_settings(0)["_proxy_hop"]
+    assert (hop.hostname, hop.port, hop.user, hop.pkey) == ("10.1.0.1", 2201, "juser", None)
+    assert client._host_settings(1)["_proxy_hop"] is None
+    # an explicit proxy_jump= wins over the file for every host, and is looked up in it
+    client = ParallelSSHClient(["target1", "other"], ssh_config=path, proxy_jump="u@jump:22")
+    assert [openssh_jump.describe(client._host_settings(i)["_proxy_hop"]) for i in (0, 1)] == [
+        ("u@10.1.0.1:22",)] * 2
