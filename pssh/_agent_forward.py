@@ -23,6 +23,7 @@ import os
 import socket
 import struct
 import threading
+import weakref
 from typing import Optional
 
 import gevent
@@ -42,8 +43,9 @@ MAX_MESSAGE = 256 * 1024  # the size limit OpenSSH's agent enforces
 _LENGTH = struct.Struct(">I")
 _CLOSE_SECONDS = 5
 
-# Session pointer -> forwarder. The C callback only gets raw pointers.
-_FORWARDERS = {}
+# Session pointer -> forwarder. The C callback only gets raw pointers. Weak: a forwarder
+# lives as long as its client or an output of a command that asked for forwarding.
+_FORWARDERS = weakref.WeakValueDictionary()
 _THREAD_STATE = threading.local()
 
 

@@ -81,10 +81,13 @@ class _ChannelState:
     """What the pump of one channel produced: buffers, exit status, completion."""
 
     __slots__ = ("channel", "stdout", "stderr", "pump", "done", "exit_code", "exit_signal",
-                 "error", "closing")
+                 "error", "closing", "agent_forwarder")
 
-    def __init__(self, channel):
+    def __init__(self, channel, agent_forwarder=None):
         self.channel = channel
+        # Agent channels may arrive for as long as the command runs, even after the
+        # client object is gone: the output keeps the forwarder alive.
+        self.agent_forwarder = agent_forwarder
         self.stdout = OutputBuffer()
         self.stderr = OutputBuffer()
         self.pump = None
@@ -309,7 +312,7 @@ class SSHClient(TransferMixin):
                                   fqc)
 
     def _start_output(self, channel, encoding, read_timeout, idle_timeout, fqc):
-        state = _ChannelState(channel)
+        state = _ChannelState(channel, self._agent_forwarder)
         state.pump = gevent.spawn(self._pump, state)
         self._channels[id(channel)] = state
         buffers = HostOutputBuffers(BufferData(state.pump, state.stdout),

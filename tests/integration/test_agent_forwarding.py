@@ -187,3 +187,24 @@ def test_forwarding_a_programmatic_agent_is_refused(sshd, user_key):
     assert "SSHAgent" in str(info.value)
     with pytest.raises(InvalidAPIUseError):
         ParallelSSHClient([sshd.host], port=sshd.port, forward_ssh_agent=True, agent=agent)
+
+
+def test_dropped_client_releases_its_forwarder(sshd, user_key, ssh_agent):
+    import gc
+    import weakref
+
+    from pssh import _agent_forward
+    client = connect(sshd, user_key, forward_ssh_agent=True)
+    out = client.run_command("ssh-add -l", read_timeout=READ_TIMEOUT)
+    assert list(out.stdout)
+    forwarder = weakref.ref(client._agent_forwarder)
+    session_key = client._agent_forwarder._session_ptr
+    assert _wait_idle(forwarder()) == 0
+    # the output alone keeps the forwarder (its command may still ask the agent)
+    del client
+    gc.collect()
+    assert forwarder() is not None
+    del out
+    gc.collect()
+    assert forwarder() is None
+    assert session_key not in _agent_forward._FORWARDERS
