@@ -14,8 +14,9 @@ such as session bindings).
 Agent messages are length-prefixed requests each answered by one reply, so
 the relay moves whole messages; it waits on the session socket through the
 session's :class:`~pssh._hub.SocketWaiter` like every other channel user.
-Connections to the local agent are capped per process: hundreds of hosts
-asking at once would otherwise exhaust the agent's file descriptors.
+Connections to the local agent are capped per process (:func:`local_agent_slots`, also
+taken by agent authentication): hundreds of hosts asking at once would otherwise exhaust
+the agent's file descriptors.
 """
 import ctypes
 import logging
@@ -34,7 +35,8 @@ from pssh._connect import call
 from pssh._hub import DeadlineExceeded, WaiterClosed, deadline_after
 from pssh._libssh2 import AUTHAGENT_CALLBACK, CALLBACK_AUTHAGENT, LIB, pointer
 
-__all__ = ["AgentForwarder", "forwarding_unavailable", "MAX_AGENT_CONNECTIONS"]
+__all__ = ["AgentForwarder", "forwarding_unavailable", "local_agent_slots", "local_agent_socket",
+           "MAX_AGENT_CONNECTIONS"]
 
 logger = logging.getLogger("pssh.agent")
 
@@ -57,8 +59,9 @@ def forwarding_unavailable() -> Optional[str]:
     return None
 
 
-def _connection_slots():
-    # gevent primitives belong to one thread's hub, so each thread gets its own cap.
+def local_agent_slots():
+    """The cap on connections to the local agent, shared by agent authentication and
+    forwarding (a semaphore of this thread: gevent primitives belong to one hub)."""
     slots = getattr(_THREAD_STATE, "slots", None)
     if slots is None:
         slots = _THREAD_STATE.slots = gevent.lock.BoundedSemaphore(MAX_AGENT_CONNECTIONS)
@@ -115,7 +118,7 @@ class AgentForwarder:
     # relay ---------------------------------------------------------------
 
     def _relay(self, channel):
-        slots = _connection_slots()
+        slots = local_agent_slots()
         session_alive = True
         agent = None
         try:

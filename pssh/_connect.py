@@ -257,6 +257,20 @@ def authenticate(client, session, waiter, deadline):
 
 
 def _agent_auth(client, session, waiter, deadline, errors):
+    from pssh._agent_forward import local_agent_slots
+    slots = local_agent_slots()
+    # Hundreds of handshakes at once would otherwise each hold a connection to the agent.
+    if not slots.acquire(timeout=None if deadline is None else max(0.0, deadline - monotonic())):
+        raise Timeout("Agent authentication with host %s:%s timed out waiting for a free "
+                      "agent connection", client.host, client.port, host=client.host,
+                      port=client.port)
+    try:
+        return _agent_auth_locked(client, session, waiter, deadline, errors)
+    finally:
+        slots.release()
+
+
+def _agent_auth_locked(client, session, waiter, deadline, errors):
     try:
         agent = session.agent_init()
         agent.connect()

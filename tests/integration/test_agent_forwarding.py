@@ -208,3 +208,31 @@ def test_dropped_client_releases_its_forwarder(sshd, user_key, ssh_agent):
     gc.collect()
     assert forwarder() is None
     assert session_key not in _agent_forward._FORWARDERS
+
+
+def test_agent_connections_are_capped_during_authentication(make_sshd, unauthorized_key,
+                                                            ssh_agent, monkeypatch):
+    from gevent.lock import BoundedSemaphore
+
+    from pssh import _agent_forward
+
+    class Recording(BoundedSemaphore):
+        peak = 0
+
+        def acquire(self, *args, **kwargs):
+            got = super().acquire(*args, **kwargs)
+            Recording.peak = max(Recording.peak, 2 - self.counter)
+            return got
+
+    monkeypatch.setattr(_agent_forward._THREAD_STATE, "slots", Recording(2), raising=False)
+    server = make_sshd(authorized_keys=[unauthorized_key])  # only the agent's key logs in
+    client = ParallelSSHClient([server.host] * 8, port=server.port, user=server.user,
+                               num_retries=1, timeout=20, allow_agent=True,
+                               identity_auth=False, pool_size=8)
+    try:
+        output = client.run_command("echo via-agent", read_timeout=READ_TIMEOUT)
+        client.join(output, timeout=READ_TIMEOUT)
+        assert [list(o.stdout) for o in output] == [["via-agent"]] * 8
+        assert Recording.peak == 2
+    finally:
+        client.close()
