@@ -264,8 +264,7 @@ class Ops:
         handle, remote_file = self._open_for_write(sftp, local_file, remote_file, source.mode,
                                                    mkdir_parents)
         report = _reporter(progress, self.host, remote_file, total)
-        closed = False
-        try:
+        with _OpenHandle(self, sftp, handle, "Uploading", remote_file) as opened:
             try:
                 rc = backend.sftp_write_file(self.session, handle, source.data, 0,
                                              self.data_wait(), report)
@@ -288,16 +287,7 @@ class Ops:
                 # The data is complete; a file owned by someone else keeps its mode.
                 logger.warning("[%s] could not set mode %o on %s: %s", self.host,
                                source.mode & 0o777, remote_file, failure.describe())
-            closed = True
-            self.call(handle.close, sftp=sftp)
-        except (Failed, DeadlineExceeded, WaiterClosed) as failure:
-            if not closed:
-                self._abandon(handle, failure)
-            raise self.wrap(SFTPIOError, "Uploading", remote_file, failure) from None
-        except BaseException as exc:
-            if not closed:
-                self._abandon(handle, exc)
-            raise
+            opened.close()
         if source.changed():
             raise SFTPIOError("Local file %s changed while it was uploaded to host %s:%s",
                               local_file, self.host, remote_file, host=self.host,
@@ -365,8 +355,7 @@ class Ops:
             raise self.wrap(SFTPIOError, "Opening remote file", remote_file, failure) from None
         expected = attrs.filesize
         report = _reporter(progress, self.host, remote_file, expected)
-        closed = False
-        try:
+        with _OpenHandle(self, sftp, handle, "Downloading", remote_file) as opened:
             with target:
                 try:
                     rc = backend.sftp_read_file(self.session, handle, target.fd,
@@ -377,21 +366,12 @@ class Ops:
                     self.settle()
                 if rc < 0:
                     raise self._data_failure(sftp, rc)
-                closed = True
-                self.call(handle.close, sftp=sftp)
+                opened.close()
                 if rc != expected and expected:
                     raise SFTPIOError("Short read downloading %s from host %s: %s of %s bytes",
                                       remote_file, self.host, rc, expected, host=self.host,
                                       port=self.port, path=remote_file)
                 target.commit(attrs.permissions)
-        except (Failed, DeadlineExceeded, WaiterClosed) as failure:
-            if not closed:
-                self._abandon(handle, failure)
-            raise self.wrap(SFTPIOError, "Downloading", remote_file, failure) from None
-        except BaseException as exc:
-            if not closed:
-                self._abandon(handle, exc)
-            raise
         if progress is not None:
             progress(self.host, remote_file, rc, rc)
         logger.info("Copied remote file %s:%s to local %s", self.host, remote_file, local_file)
@@ -416,6 +396,38 @@ class Ops:
             except (Failed, DeadlineExceeded, WaiterClosed, SessionError):
                 pass
         backend.forget_sftp_handle(handle)
+
+
+class _OpenHandle:
+    """Scope of an open remote file during a transfer: the body calls :meth:`close` once the
+    data is through; a failure before that abandons the handle, and libssh2 and time-out
+    failures become an :class:`SFTPIOError` naming ``verb``, host and path."""
+
+    __slots__ = ("ops", "sftp", "handle", "verb", "path", "closed")
+
+    def __init__(self, ops, sftp, handle, verb, path):
+        self.ops = ops
+        self.sftp = sftp
+        self.handle = handle
+        self.verb = verb
+        self.path = path
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+        self.ops.call(self.handle.close, sftp=self.sftp)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None:
+            return False
+        if not self.closed:
+            self.ops._abandon(self.handle, exc)
+        if isinstance(exc, (Failed, DeadlineExceeded, WaiterClosed)):
+            raise self.ops.wrap(SFTPIOError, self.verb, self.path, exc) from None
+        return False
 
 
 def session_broken(exc):
