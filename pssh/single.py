@@ -24,7 +24,7 @@ from pssh._exit_signal import exit_signal
 from pssh._hub import DeadlineExceeded, WaiterClosed, deadline_after
 from pssh.constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, RETRY_DELAY
 from pssh.exceptions import (
-    ConnectionLostError, InvalidAPIUseError, PKeyFileError, ProxyError, SessionError, Timeout)
+    ConnectionLostError, InvalidAPIUseError, PKeyFileError, SessionError, Timeout)
 from pssh.output import (
     DEFAULT_DECODE_ERRORS, BufferData, HostOutput, HostOutputBuffers, OutputBuffer, Stdin)
 from pssh.shell import InteractiveShell

@@ -5,9 +5,8 @@ import logging
 import pytest
 
 from pssh.output import HostOutput
-from pssh.single import SSHClient
 
-from single_client import CONNECT_TIMEOUT, READ_TIMEOUT, connect  # noqa: E402,F401
+from single_client import READ_TIMEOUT, connect  # noqa: E402
 
 
 

@@ -11,9 +11,8 @@ import sys
 import gevent
 import pytest
 
-from pssh.single import SSHClient
 
-from single_client import CONNECT_TIMEOUT, connect  # noqa: E402,F401
+from single_client import connect  # noqa: E402
 READ_TIMEOUT = 60
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),

@@ -9,9 +9,8 @@ import gevent
 import pytest
 
 from pssh.exceptions import PSSHError
-from pssh.single import SSHClient
 
-from single_client import CONNECT_TIMEOUT, connect  # noqa: E402,F401
+from single_client import connect  # noqa: E402
 READ_TIMEOUT = 60
 
 

@@ -6,9 +6,8 @@ import gevent
 import pytest
 
 from pssh.exceptions import Timeout
-from pssh.single import SSHClient
 
-from single_client import CONNECT_TIMEOUT, connect  # noqa: E402,F401
+from single_client import connect  # noqa: E402
 READ_TIMEOUT = 30
 # Generous slack on timing upper bounds: the CI machine may be heavily loaded.
 SLACK = 3

@@ -4,7 +4,6 @@ Every failure must be a specific pssh exception naming host and path, within a b
 and a failed download must leave nothing under the final name.
 """
 import os
-import shutil
 import subprocess
 import tempfile
 
@@ -16,16 +15,6 @@ from pssh.single import SSHClient
 
 GUARD = 60
 SIZE = 48 * 1024 * 1024
-
-
-@pytest.fixture
-def scratch():
-    path = tempfile.mkdtemp(prefix="pssh-xfault-")
-    os.chmod(path, 0o777)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def connect(srv, key, **kwargs):

@@ -5,8 +5,6 @@ path per host (copy_args) wherever several hosts are used.
 """
 import hashlib
 import os
-import shutil
-import tempfile
 
 import gevent
 import pytest
@@ -16,16 +14,6 @@ from pssh.exceptions import HostArgumentError, SCPError, SFTPIOError
 from pssh.parallel import ParallelSSHClient
 
 GUARD = 120
-
-
-@pytest.fixture
-def scratch():
-    path = tempfile.mkdtemp(prefix="pssh-pxfer-")
-    os.chmod(path, 0o777)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

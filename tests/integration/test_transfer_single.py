@@ -7,7 +7,6 @@ import hashlib
 import os
 import shutil
 import stat
-import tempfile
 
 import gevent
 import pytest
@@ -18,17 +17,6 @@ from pssh.single import SSHClient
 GUARD = 120
 METHODS_UP = ["copy_file", "scp_send"]
 METHODS_DOWN = ["copy_remote_file", "scp_recv"]
-
-
-@pytest.fixture
-def scratch():
-    """A directory both the test (root) and the server's login user can write."""
-    path = tempfile.mkdtemp(prefix="pssh-xfer-")
-    os.chmod(path, 0o777)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
