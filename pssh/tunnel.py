@@ -41,10 +41,13 @@ class Bastion:
         self.client = client
         self.tunnels = []
         self._reader = None
+        self._opening = 0
+        self._closer = None
 
     def open(self, host, port, deadline):
         """A connected socket whose peer is ``host:port`` as seen from the bastion."""
         client = self.client
+        self._opening += 1
         try:
             channel = call(client.session, client._waiter, client.session.direct_tcpip_ex,
                            (host, port, "127.0.0.1", 0), deadline)
@@ -57,6 +60,11 @@ class Bastion:
                              client.host, client.port, host, port,
                              type(exc).__name__ + (": %s" % exc if str(exc) else ""),
                              host=host, port=port, cause=exc) from exc
+        except BaseException:
+            self.tunnel_closed()  # a bastion left without tunnels is not kept open
+            raise
+        finally:
+            self._opening -= 1
         local, remote = socket.socketpair()
         local.setblocking(False)
         remote.setblocking(False)
@@ -68,6 +76,22 @@ class Bastion:
         else:
             client._waiter.kick()
         return local
+
+    def tunnel_closed(self):
+        """Called by each closing tunnel: a bastion nobody uses any more is disconnected."""
+        if not self.tunnels and self._closer is None:
+            self._closer = gevent.spawn(self._close_if_idle)
+
+    def _close_if_idle(self):
+        self._closer = None
+        if self.tunnels or self._opening or self.client._closed:
+            return
+        for key, bastion in list(_BASTIONS.items()):
+            if bastion is self:
+                _BASTIONS.pop(key, None)
+        logger.debug("bastion %s:%s: last tunnel closed, disconnecting", self.client.host,
+                     self.client.port)
+        self.client.close()
 
     def _read_loop(self):
         waiter = self.client._waiter
@@ -172,7 +196,14 @@ class _Tunnel:
                 if not data:
                     call(client.session, client._waiter, self.channel.send_eof, (), None)
                     break
-                if backend.write_all(client.session, self.channel, data, 0, client._waiter) < 0:
+                try:
+                    rc = backend.write_all(client.session, self.channel, data, 0,
+                                           client._waiter)
+                finally:
+                    # The write may have read other tunnels' packets off the bastion
+                    # socket: the reader, asleep on that socket, must hear of them.
+                    client._waiter.settle()
+                if rc < 0:
                     self.close()
                     return
         except (OSError, PSSHError, WaiterClosed, SSH2Error) as exc:
@@ -202,6 +233,8 @@ class _Tunnel:
             self.channel.close()
         except SSH2Error:
             pass
+        self.bastion.client._waiter.settle()
+        self.bastion.tunnel_closed()
 
 
 def get_bastion(hop, client_factory):

@@ -1,6 +1,7 @@
 """Connections through SSH bastions: direct-tcpip channels on the hub, shared bastions, chains."""
 import time
 
+import gevent
 import pytest
 
 from pssh.clients import ParallelSSHClient, SSHClient
@@ -45,7 +46,15 @@ def test_many_targets_share_one_bastion_connection(make_sshd, sshd_farm, user_ke
     assert per_connection >= 1
     assert _bastion_sessions(bastion) <= per_connection + 1
     single.close()
+    from pssh.tunnel import _BASTIONS
+    held = list(_BASTIONS.values())  # a lingering reference must not keep it connected
+    assert held
     client.close()
+    # the bastion connection ends with its last tunnel, not at garbage collection
+    deadline = time.monotonic() + 10
+    while _bastion_sessions(bastion) and time.monotonic() < deadline:
+        gevent.sleep(0.1)
+    assert _bastion_sessions(bastion) == 0
 
 
 def test_bastion_refusing_forwarding_fails_fast_with_proxy_error(make_sshd, sshd_farm, user_key):
