@@ -96,24 +96,23 @@ class Bastion:
     def _read_loop(self):
         waiter = self.client._waiter
         session = self.client.session
-        rechecked = False
         try:
             while self.tunnels:
-                progress = False
+                # The first channel read drains the bastion socket into libssh2's packet
+                # queue; after it, a channel with nothing queued is skipped without a
+                # system call, so a wake-up costs one read, not one per tunnel.
+                progress = drained = False
                 for tunnel in list(self.tunnels):
-                    if tunnel.pending is None and tunnel.pull():
+                    if tunnel.pending is not None or tunnel.remote_eof:
+                        continue
+                    channel = tunnel.channel
+                    if drained and not (channel.poll_channel_read(0) or channel.eof()):
+                        continue
+                    if tunnel.pull():
                         progress = True
-                if progress:
-                    rechecked = False
-                    continue
-                if not rechecked and any(
-                        tunnel.pending is None and (tunnel.channel.poll_channel_read(0)
-                                                    or tunnel.channel.eof())
-                        for tunnel in self.tunnels):
-                    rechecked = True
-                    continue
-                rechecked = False
-                waiter.wait(session.block_directions() or READ)
+                    drained = True
+                if not progress:
+                    waiter.wait(session.block_directions() or READ)
         except (OSError, PSSHError, WaiterClosed, SSH2Error) as exc:
             logger.debug("bastion %s:%s: reader stopped: %s", self.client.host,
                          self.client.port, exc)
