@@ -28,6 +28,9 @@ host_logger = logging.getLogger("pssh.host_logger")
 # for parallel-ssh's behaviour.
 DEFAULT_DECODE_ERRORS = "backslashreplace"
 
+# Bytes decoded into one batch of lines (see OutputBuffer.take_lines).
+BATCH_BYTES = 256 * 1024
+
 
 class OutputBuffer:
     """Bytes of one stream, written by the channel pump and read as lines.
@@ -67,21 +70,31 @@ class OutputBuffer:
     def take_lines(self, encoding, errors):
         """Move complete lines from ``data`` to ``batch``; at the end also the last partial line.
 
-        Bytes leave ``data`` only once decoded, so a strict decoding error loses nothing.
+        At most about ``BATCH_BYTES`` are decoded at a time: the lines of one batch are
+        freed before the next is made, so their memory is reused instead of being mapped
+        and unmapped again for every large chunk. Bytes leave ``data`` only once decoded,
+        so a strict decoding error loses nothing.
         """
         data = self.data
         end = data.rfind(b"\n")
+        more = False
+        if end >= BATCH_BYTES:
+            cut = data.rfind(b"\n", 0, BATCH_BYTES)
+            if cut < 0:  # a line longer than a batch: that line alone
+                cut = data.find(b"\n", BATCH_BYTES)
+            end, more = cut, cut < end
         tail = b""
         if end < 0:
             if not (self.finished and data):
                 return
-            chunk, consumed = bytes(data), len(data)
-            tail, chunk = chunk, b""
+            tail, consumed = bytes(data), len(data)
+            text = None
         else:
-            chunk, consumed = bytes(data[:end]), end + 1
-            if self.finished and consumed < len(data):
+            consumed = end + 1
+            if self.finished and not more and consumed < len(data):
                 tail, consumed = bytes(data[consumed:]), len(data)
-        text = chunk.decode(encoding, errors) if end >= 0 else None
+            with memoryview(data) as view:
+                text = str(view[:end], encoding, errors)
         parts = text.split("\n") if text is not None else []
         if text and "\r" in text:
             parts = [part[:-1] if part.endswith("\r") else part for part in parts]

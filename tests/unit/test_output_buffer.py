@@ -47,6 +47,30 @@ def test_splitting(data, expected):
     assert lines_of(data) == expected
 
 
+def test_large_data_is_decoded_in_bounded_batches():
+    from pssh.output import BATCH_BYTES
+    lines = ["line %d \u00e9" % i for i in range(60000)]
+    long_line = "x" * (BATCH_BYTES + 10)
+    data = ("\r\n".join(lines[:30000]) + "\r\n" + long_line + "\n"
+            + "\n".join(lines[30000:]) + "\nunterminated").encode()
+    buf = OutputBuffer()
+    buf.data += data
+    buf.finish()
+    got, batches = [], 0
+    while True:
+        buf.take_lines("utf-8", "strict")
+        batch = list(buf.batch)
+        if not batch:
+            break
+        batches += 1
+        if long_line not in batch:
+            assert sum(len(line) + 1 for line in batch) <= BATCH_BYTES + 64
+        got.extend(batch)
+    assert got == lines[:30000] + [long_line] + lines[30000:] + ["unterminated"]
+    assert batches > len(data) // BATCH_BYTES - 1
+    assert not buf.data
+
+
 def test_lone_cr_at_end_of_final_partial_line_kept():
     assert lines_of(b"50%\r") == ["50%\r"]
 
