@@ -21,7 +21,7 @@ have_cmd() { PATH="$PATH:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1; }
 section "System packages (OpenSSH server and client)"
 missing=()
 have_sshd || missing+=(openssh-server)
-have_cmd ssh-keygen || missing+=(openssh-client)
+{ have_cmd ssh-keygen && have_cmd ssh-agent && have_cmd ssh-add && have_cmd ssh; } || missing+=(openssh-client)
 if [ "$(id -u)" = 0 ]; then
     # the password-auth tests create a user as root
     { have_cmd useradd && have_cmd chpasswd; } || missing+=(passwd)

@@ -16,9 +16,6 @@ from pssh.exceptions import InvalidAPIUseError
 from pssh.parallel import ParallelSSHClient
 from single_client import READ_TIMEOUT, connect
 
-pytestmark = pytest.mark.skipif(shutil.which("ssh-agent") is None or shutil.which("ssh-add") is None,
-                                reason="OpenSSH client tools (ssh-agent, ssh-add) not installed")
-
 ONWARD_OPTIONS = ("-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
                   "-o LogLevel=ERROR -o ConnectTimeout=10")
 
