@@ -1,8 +1,9 @@
 """Direct calls into the libssh2 copy that ssh2-python loaded, for what its bindings lack.
 
 ssh2-python 1.2 gives no access to a few libssh2 1.11 features pssh needs:
-the exit signal name of a channel and the session callback through which a
-server's ``auth-agent@openssh.com`` channels arrive. Both backends use this
+the exit signal name of a channel, the session callback through which a
+server's ``auth-agent@openssh.com`` channels arrive, and SFTP's
+``posix-rename@openssh.com`` (a rename that replaces the target). Both backends use this
 one ctypes binding for them (neither is a hot path).
 
 Raw pointers are read from the ssh2-python objects, whose C layout is
@@ -14,6 +15,7 @@ import logging
 
 import ssh2.channel
 import ssh2.session
+import ssh2.sftp
 
 __all__ = ["LIB", "unavailable_reason", "pointer", "AUTHAGENT_CALLBACK",
            "CALLBACK_AUTHAGENT", "ERROR_EAGAIN"]
@@ -26,6 +28,7 @@ _PTR = ctypes.sizeof(ctypes.c_void_p)
 _EXPECTED_SIZES = {
     ssh2.channel.Channel: _HEAD + 2 * _PTR,                        # _channel, _session
     ssh2.session.Session: _HEAD + 2 * _PTR + 2 * _PTR,             # _session, _sock(+pad), sock, kbd
+    ssh2.sftp.SFTP: _HEAD + 2 * _PTR,                               # _sftp, _session
 }
 
 CALLBACK_AUTHAGENT = 7      # LIBSSH2_CALLBACK_AUTHAGENT
@@ -46,6 +49,7 @@ _PROTOTYPES = {
     "libssh2_channel_send_eof": (_INT, [_VP]),
     "libssh2_channel_close": (_INT, [_VP]),
     "libssh2_channel_free": (_INT, [_VP]),
+    "libssh2_sftp_posix_rename_ex": (_INT, [_VP, ctypes.c_char_p, _SIZE, ctypes.c_char_p, _SIZE]),
 }
 
 
@@ -76,5 +80,5 @@ if LIB is None:
 
 
 def pointer(obj):
-    """The libssh2 handle inside an ssh2-python Session or Channel object."""
+    """The libssh2 handle inside an ssh2-python Session, Channel or SFTP object."""
     return ctypes.c_void_p.from_address(id(obj) + _HEAD).value

@@ -14,13 +14,14 @@ import gevent
 
 from ssh2.exceptions import SSH2Error
 from ssh2.sftp import (
-    LIBSSH2_FXF_CREAT, LIBSSH2_FXF_READ, LIBSSH2_FXF_TRUNC, LIBSSH2_FXF_WRITE,
+    LIBSSH2_FXF_CREAT, LIBSSH2_FXF_EXCL, LIBSSH2_FXF_READ, LIBSSH2_FXF_TRUNC, LIBSSH2_FXF_WRITE,
     LIBSSH2_SFTP_ATTR_PERMISSIONS)
 from ssh2.sftp_handle import SFTPAttributes
 
 from pssh import _connect
 from pssh._backend import backend
 from pssh._hub import DeadlineExceeded, WaiterClosed, deadline_after
+from pssh._libssh2 import LIB, pointer
 from pssh._localfile import TempTarget, open_source
 from pssh.exceptions import ConnectionLostError, SessionError, SFTPError, SFTPIOError, Timeout
 
@@ -38,6 +39,8 @@ FX_NAMES = {1: "end of file", 2: "no such file or directory", 3: "permission den
             15: "quota exceeded"}
 
 _WRITE_FLAGS = LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC
+_TEMP_FLAGS = LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL
+FX_OP_UNSUPPORTED = 8
 DIR_MODE = 0o755
 
 
@@ -261,9 +264,30 @@ class Ops:
         except OSError as exc:
             raise _local_error(exc, self.host, local_file) from None
         total = source.size
-        handle, remote_file = self._open_for_write(sftp, local_file, remote_file, source.mode,
-                                                   mkdir_parents)
+        handle, remote_file, temp_b = self._open_for_write(sftp, local_file, remote_file,
+                                                           source.mode, mkdir_parents)
         report = _reporter(progress, self.host, remote_file, total)
+        try:
+            self._write_file(sftp, handle, source, remote_file, report)
+            if temp_b is not None:
+                self._replace(sftp, temp_b, encode_path(remote_file))
+        except BaseException as exc:
+            if temp_b is not None:
+                self._discard_temp(sftp, temp_b, exc)
+            if isinstance(exc, (Failed, DeadlineExceeded, WaiterClosed)):
+                raise self.wrap(SFTPIOError, "Uploading", remote_file, exc) from None
+            raise
+        if source.changed():
+            raise SFTPIOError("Local file %s changed while it was uploaded to host %s:%s",
+                              local_file, self.host, remote_file, host=self.host,
+                              port=self.port, path=local_file)
+        if progress is not None:
+            progress(self.host, remote_file, total, total)
+        logger.info("Copied local file %s to remote destination %s:%s", local_file, self.host,
+                    remote_file)
+        return total
+
+    def _write_file(self, sftp, handle, source, remote_file, report):
         with _OpenHandle(self, sftp, handle, "Uploading", remote_file) as opened:
             try:
                 rc = backend.sftp_write_file(self.session, handle, source.data, 0,
@@ -272,9 +296,9 @@ class Ops:
                 self.settle()
             if rc < 0:
                 raise self._data_failure(sftp, rc)
-            if rc != total:
+            if rc != source.size:
                 raise SFTPIOError("Short write uploading %s to host %s: %s of %s bytes",
-                                  remote_file, self.host, rc, total, host=self.host,
+                                  remote_file, self.host, rc, source.size, host=self.host,
                                   port=self.port, path=remote_file)
             attrs = SFTPAttributes()
             attrs.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS
@@ -288,45 +312,87 @@ class Ops:
                 logger.warning("[%s] could not set mode %o on %s: %s", self.host,
                                source.mode & 0o777, remote_file, failure.describe())
             opened.close()
-        if source.changed():
-            raise SFTPIOError("Local file %s changed while it was uploaded to host %s:%s",
-                              local_file, self.host, remote_file, host=self.host,
-                              port=self.port, path=local_file)
-        if progress is not None:
-            progress(self.host, remote_file, total, total)
-        logger.info("Copied local file %s to remote destination %s:%s", local_file, self.host,
-                    remote_file)
-        return total
 
     def _open_for_write(self, sftp, local_file, remote_file, mode, mkdir_parents):
+        """Open where the upload's bytes go: (handle, remote path, temporary path or None).
+
+        A regular or new file is written to a temporary file next to it and renamed over
+        it at the end (see :meth:`_replace`), so a failed upload never leaves a truncated
+        file in its place. A symbolic link or special file, a directory that cannot take
+        the temporary file, or a server without atomic rename is written in place.
+        """
         if remote_file.endswith("/"):
             remote_file = remote_file + os.path.basename(local_file)
         path_b = encode_path(remote_file)
         try:
-            try:
-                return self.call(sftp.open, path_b, _WRITE_FLAGS, mode & 0o777,
-                                 sftp=sftp), remote_file
-            except Failed as failure:
-                if failure.lost:
-                    raise
-                first = failure
-            parent = posixpath.dirname(_strip_slashes(remote_file))
-            attrs = self.stat(sftp, path_b)
+            attrs = self._lstat(sftp, path_b)
+            if attrs is not None and stat_mod.S_ISLNK(attrs.permissions):
+                followed = self.stat(sftp, path_b)
+                if followed is not None and stat_mod.S_ISDIR(followed.permissions):
+                    attrs = followed
             if attrs is not None and stat_mod.S_ISDIR(attrs.permissions):
                 # An existing directory as target: the file goes inside it.
                 remote_file = posixpath.join(remote_file, os.path.basename(local_file))
                 path_b = encode_path(remote_file)
-            elif attrs is None and mkdir_parents and parent and \
-                    first.status == FX_NO_SUCH_FILE and self.stat(sftp, encode_path(parent)) \
-                    is None:
-                self.mkdir_p(sftp, parent)
-            else:
-                raise first
-            return self.call(sftp.open, path_b, _WRITE_FLAGS, mode & 0o777,
-                             sftp=sftp), remote_file
+                attrs = self._lstat(sftp, path_b)
+            if LIB is None or (attrs is not None and not stat_mod.S_ISREG(attrs.permissions)):
+                return self._open_in_place(sftp, path_b, mode), remote_file, None
+            parent = posixpath.dirname(_strip_slashes(remote_file))
+            temp_b = encode_path(posixpath.join(
+                parent, ".%s.pssh-%s" % (posixpath.basename(remote_file), os.urandom(4).hex())))
+            try:
+                return self.call(sftp.open, temp_b, _TEMP_FLAGS, mode & 0o777,
+                                 sftp=sftp), remote_file, temp_b
+            except Failed as failure:
+                if failure.lost:
+                    raise
+                if attrs is None and failure.status == FX_NO_SUCH_FILE and mkdir_parents \
+                        and parent and self.stat(sftp, encode_path(parent)) is None:
+                    self.mkdir_p(sftp, parent)
+                    return self.call(sftp.open, temp_b, _TEMP_FLAGS, mode & 0o777,
+                                     sftp=sftp), remote_file, temp_b
+                if attrs is None:
+                    raise
+                # The directory refuses new files but the file itself may be writable.
+                logger.debug("[%s] %s: no temporary file beside it (%s), writing in place",
+                             self.host, remote_file, failure.describe())
+                return self._open_in_place(sftp, path_b, mode), remote_file, None
         except (Failed, DeadlineExceeded, WaiterClosed) as failure:
             raise self.wrap(SFTPIOError, "Opening remote file for writing", remote_file,
                             failure) from None
+
+    def _open_in_place(self, sftp, path_b, mode):
+        return self.call(sftp.open, path_b, _WRITE_FLAGS, mode & 0o777, sftp=sftp)
+
+    def _lstat(self, sftp, path_b):
+        try:
+            return self.call(sftp.lstat, path_b, sftp=sftp)
+        except Failed as failure:
+            if failure.status == FX_NO_SUCH_FILE:
+                return None
+            raise
+
+    def _replace(self, sftp, temp_b, path_b):
+        """Rename the finished temporary file over the target in one step
+        (``posix-rename@openssh.com``); a server without it gets remove + rename."""
+        rc = self.call(LIB.sftp_posix_rename_ex, pointer(sftp), temp_b, len(temp_b), path_b,
+                       len(path_b), sftp=sftp)
+        if rc == 0:
+            return
+        status = sftp.last_error() if rc == SFTP_PROTOCOL else None
+        if status != FX_OP_UNSUPPORTED:
+            raise Failed(rc, status, None)
+        if self._lstat(sftp, path_b) is not None:
+            self.call(sftp.unlink, path_b, sftp=sftp)
+        self.call(sftp.rename, temp_b, path_b, sftp=sftp)
+
+    def _discard_temp(self, sftp, temp_b, why):
+        if session_broken(why):
+            return  # the temporary file stays behind: it cannot be removed now
+        try:
+            self.call(sftp.unlink, temp_b, sftp=sftp)
+        except (Failed, DeadlineExceeded, WaiterClosed, SessionError):
+            pass
 
     def download(self, sftp, remote_file, local_file, progress=None, encoding="utf-8",
                  attrs=None):

@@ -97,6 +97,8 @@ def test_remote_disk_full(sshd, user_key, scratch, tiny_tmpfs, method, exc):
     assert info.value.host == client.host
     assert info.value.path == target
     assert target in str(info.value)
+    if method == "copy_file":  # SFTP writes a temporary file and removes it on failure
+        assert os.listdir(tiny_tmpfs) == []
     # The connection is still usable afterwards.
     small = os.path.join(scratch, "small.bin")
     with open(small, "wb") as fh:

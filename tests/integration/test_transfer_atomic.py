@@ -1,0 +1,92 @@
+"""SFTP uploads replace the target in one step: a failed upload never leaves a truncated
+file where the previous one was; links and unwritable directories keep in-place writes."""
+import os
+
+import gevent
+import pytest
+
+from pssh.exceptions import SFTPIOError, Timeout
+from single_client import connect
+
+GUARD = 60
+
+
+def write(path, data, mode=0o644):
+    with open(path, "wb") as fh:
+        fh.write(data)
+    os.chmod(path, mode)
+    return path
+
+
+def leftovers(directory):
+    return [name for name in os.listdir(directory) if ".pssh-" in name]
+
+
+def test_upload_replaces_the_file_and_leaves_nothing_else(sshd, user_key, scratch):
+    src = write(os.path.join(scratch, "src.txt"), b"new content\n")
+    target = write(os.path.join(scratch, "dst.txt"), b"previous\n", 0o666)
+    before = os.stat(target).st_ino
+    client = connect(sshd, user_key)
+    try:
+        client.copy_file(src, target)
+    finally:
+        client.close()
+    assert open(target, "rb").read() == b"new content\n"
+    assert os.stat(target).st_ino != before  # a new file renamed over the old one
+    assert os.stat(target).st_mode & 0o777 == 0o644
+    assert leftovers(scratch) == []
+
+
+def test_failed_upload_keeps_the_previous_file(fresh_sshd, user_key, scratch):
+    src = os.path.join(scratch, "big.bin")
+    with open(src, "wb") as fh:
+        block = os.urandom(1 << 20)
+        for _ in range(48):
+            fh.write(block)
+    os.chmod(src, 0o644)
+    target = write(os.path.join(scratch, "config"), b"the previous, complete file\n", 0o666)
+    client = connect(fresh_sshd, user_key)
+    killed = []
+
+    def progress(host, path, done, total):
+        if done < total and not killed:
+            killed.append(done)
+            fresh_sshd.kill()
+
+    with gevent.Timeout(GUARD, AssertionError("upload hung after the server was killed")):
+        with pytest.raises((SFTPIOError, Timeout)):
+            client.copy_file(src, target, progress=progress)
+    client.close()
+    assert killed
+    assert open(target, "rb").read() == b"the previous, complete file\n"
+
+
+def test_upload_through_a_symlink_writes_the_linked_file(sshd, user_key, scratch):
+    src = write(os.path.join(scratch, "src.txt"), b"through the link\n")
+    real = write(os.path.join(scratch, "real.txt"), b"old\n", 0o666)
+    link = os.path.join(scratch, "link.txt")
+    os.symlink(real, link)
+    client = connect(sshd, user_key)
+    try:
+        client.copy_file(src, link)
+    finally:
+        client.close()
+    assert os.path.islink(link)
+    assert open(real, "rb").read() == b"through the link\n"
+
+
+def test_file_in_an_unwritable_directory_is_written_in_place(sshd, user_key, scratch):
+    if sshd.user == "root":
+        pytest.skip("root writes into any directory")
+    locked = os.path.join(scratch, "locked")
+    os.makedirs(locked)
+    target = write(os.path.join(locked, "writable.txt"), b"old\n", 0o666)
+    os.chmod(locked, 0o755)  # owned by the test's user: the login user cannot add files
+    src = write(os.path.join(scratch, "src.txt"), b"in place\n")
+    client = connect(sshd, user_key)
+    try:
+        client.copy_file(src, target)
+    finally:
+        client.close()
+    assert open(target, "rb").read() == b"in place\n"
+    assert leftovers(locked) == []
