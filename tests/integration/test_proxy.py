@@ -162,3 +162,29 @@ def test_two_hundred_hosts_through_one_bastion(make_sshd, sshd_farm, user_key):
     assert [list(o.stdout) for o in output] == [[host] for host in hosts]
     assert all(o.exit_code == 0 for o in output)
     client.close()
+
+
+def test_bulk_output_through_one_bastion_read_in_reverse(make_sshd, sshd_farm, user_key):
+    """Flow control through the shared bastion: 20 targets each send ~600 KB while the
+    client reads one host at a time, last host first; the others' data must wait in their
+    windows and tunnels without stalling or losing a line."""
+    bastion = make_sshd(listen_ip="127.0.0.1")
+    hosts = [srv.host for srv in sshd_farm] * 4
+    client = ParallelSSHClient(hosts, port=sshd_farm.port, pkey=user_key.private,
+                               num_retries=1, timeout=20, proxy_host=bastion.host,
+                               proxy_port=bastion.port, pool_size=len(hosts))
+    try:
+        output = client.run_command("seq 1 100000")
+        started = time.monotonic()
+        with gevent.Timeout(120, AssertionError("bulk output through the bastion stalled")):
+            for host_out in reversed(output):
+                count = last = 0
+                for line in host_out.stdout:
+                    count += 1
+                    last = line
+                assert (count, last) == (100000, "100000"), host_out.host
+            client.join(output, timeout=60)
+        assert all(o.exit_code == 0 for o in output)
+        assert time.monotonic() - started < 120
+    finally:
+        client.close()
