@@ -233,3 +233,13 @@ def test_agent_connections_are_capped_during_authentication(make_sshd, unauthori
         assert Recording.peak == 2
     finally:
         client.close()
+
+
+def test_forwarding_without_the_libssh2_binding_is_refused_clearly(sshd, user_key,
+                                                                    monkeypatch):
+    from pssh import _agent_forward, _libssh2
+    monkeypatch.setattr(_agent_forward, "LIB", None)
+    monkeypatch.setattr(_libssh2, "unavailable_reason", "ssh2-python object layout changed")
+    with pytest.raises(InvalidAPIUseError) as info:
+        connect(sshd, user_key, forward_ssh_agent=True)
+    assert "layout changed" in str(info.value)

@@ -90,3 +90,19 @@ def test_file_in_an_unwritable_directory_is_written_in_place(sshd, user_key, scr
         client.close()
     assert open(target, "rb").read() == b"in place\n"
     assert leftovers(locked) == []
+
+
+def test_without_the_libssh2_binding_uploads_are_written_in_place(sshd, user_key, scratch,
+                                                                   monkeypatch):
+    from pssh import _sftp
+    monkeypatch.setattr(_sftp, "LIB", None)
+    src = write(os.path.join(scratch, "src.txt"), b"fallback\n")
+    target = write(os.path.join(scratch, "dst.txt"), b"previous\n", 0o666)
+    before = os.stat(target).st_ino
+    client = connect(sshd, user_key)
+    try:
+        client.copy_file(src, target)
+    finally:
+        client.close()
+    assert open(target, "rb").read() == b"fallback\n"
+    assert os.stat(target).st_ino == before
