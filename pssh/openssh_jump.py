@@ -3,9 +3,9 @@
 With ``ssh_config=``, every host of a ``ProxyJump`` chain, whether it comes
 from the file or from the clients' ``proxy_jump=``, is looked up in the same
 configuration, as ``ssh -J`` does. Its entry gives the ``HostName`` to connect
-to, ``User``, ``Port``, ``IdentityFile``/``IdentitiesOnly``, ``ConnectTimeout``
-and the host key settings (``StrictHostKeyChecking``, ``UserKnownHostsFile``,
-``GlobalKnownHostsFile``). A user or port written in the ``ProxyJump`` item wins
+to, ``User``, ``Port``, ``IdentityFile``/``IdentitiesOnly``, ``ConnectTimeout``,
+``ServerAliveInterval`` and the host key settings (``StrictHostKeyChecking``,
+``UserKnownHostsFile``, ``GlobalKnownHostsFile``). A user or port written in the ``ProxyJump`` item wins
 over the entry, as ``ssh -l``/``-p`` do.
 
 Where the entry says nothing, a jump host keeps what pssh bastions always
@@ -97,7 +97,8 @@ def _hop(alias: str, port: Optional[int], user: str, settings: Mapping[str, Any]
                identities_only=bool(settings.get("identities_only")),
                timeout=0 if timeout is None else timeout,  # 0: SSHClient's default
                host_key_policy=hostkeys.validate_policy(pick("host_key_policy")),
-               known_hosts=hostkeys.known_hosts_files(pick("known_hosts")))
+               known_hosts=hostkeys.known_hosts_files(pick("known_hosts")),
+               keepalive_seconds=settings.get("keepalive_seconds"))
 
 
 def describe(hop: Optional[Hop]) -> Tuple[str, ...]:

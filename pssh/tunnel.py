@@ -265,16 +265,17 @@ class Hop:
 
     ``hostname``, ``identity_files`` and ``identities_only`` come from an OpenSSH
     config entry of the bastion (:mod:`pssh.openssh_jump`); ``timeout``,
-    ``host_key_policy`` and ``known_hosts`` are None to use the target client's.
+    ``host_key_policy``, ``known_hosts`` and ``keepalive_seconds`` are None to use the
+    target client's.
     """
 
     __slots__ = ("host", "port", "user", "password", "pkey", "via", "hostname",
                  "identity_files", "identities_only", "timeout", "host_key_policy",
-                 "known_hosts")
+                 "known_hosts", "keepalive_seconds")
 
     def __init__(self, host, port, user, password, pkey, via=None, hostname=None,
                  identity_files=(), identities_only=False, timeout=None, host_key_policy=None,
-                 known_hosts=None):
+                 known_hosts=None, keepalive_seconds=None):
         self.host = host
         self.port = port
         self.user = user
@@ -287,6 +288,7 @@ class Hop:
         self.timeout = timeout
         self.host_key_policy = host_key_policy
         self.known_hosts = None if known_hosts is None else tuple(known_hosts)
+        self.keepalive_seconds = keepalive_seconds
 
     def _key(self):
         # The address actually connected to, not the alias: two aliases of one
@@ -329,7 +331,8 @@ def open_tunnel(client, host, port, deadline):
                              retry_delay=client.retry_delay,
                              timeout=client.timeout if hop.timeout is None else hop.timeout,
                              allow_agent=client.allow_agent, identity_auth=client.identity_auth,
-                             keepalive_seconds=client.keepalive_seconds,
+                             keepalive_seconds=client.keepalive_seconds
+                             if hop.keepalive_seconds is None else hop.keepalive_seconds,
                              agent=client.agent, _proxy_hop=hop.via,
                              host_key_policy=policy, known_hosts=known_hosts, _options=options)
         except PSSHError as exc:

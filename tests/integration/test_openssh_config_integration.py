@@ -223,13 +223,19 @@ def test_jump_host_entry_gives_address_user_and_key(make_sshd, sshd_farm, user_k
     bastion = make_sshd(authorized_keys=[unauthorized_key.public])
     target = sshd_farm[0]
     jump = "Host jump\n  HostName 127.0.0.1\n  Port %d\n  User %%s\n  IdentityFile %s\n" \
-           "  IdentitiesOnly yes\n" % (bastion.port, unauthorized_key.private)
+           "  IdentitiesOnly yes\n  ServerAliveInterval 17\n" % (bastion.port,
+                                                                unauthorized_key.private)
     rest = "Host target*\n  HostName %s\n  Port %d\n  IdentityFile %s\n  IdentitiesOnly yes\n" \
            "  ProxyJump jump\n" % (target.host, target.port, user_key.private)
     path = write_config(tmp_path, jump % bastion.user + rest)
     with SSHClient("target1", ssh_config=path, num_retries=1, timeout=TIMEOUT) as client:
         assert bastion.connections()  # the tunnel runs through the bastion
         assert echo(client) == ("target1", ["ok"])
+        from pssh.tunnel import _BASTIONS
+        bastions = [b for b in _BASTIONS.values() if b.client.port == bastion.port]
+        # the jump entry's ServerAliveInterval, not the target's default
+        assert [b.client.keepalive_seconds for b in bastions] == [17]
+        assert client.keepalive_seconds == 60
     # the entry's User is used, not the target's (which the bastion would accept)
     path = write_config(tmp_path, jump % "nobody-here" + rest, "wrong_user")
     with pytest.raises(ProxyError, match="Authentication"):

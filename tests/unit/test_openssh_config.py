@@ -267,6 +267,7 @@ Host jump
     IdentityFile ~/keys/%r@%h
     IdentitiesOnly yes
     ConnectTimeout 7
+    ServerAliveInterval 15
     StrictHostKeyChecking accept-new
     UserKnownHostsFile ~/jump_known
 Host jump2
@@ -296,6 +297,8 @@ def test_jump_host_settings_come_from_its_entry(home):
     assert (hop.identities_only, hop.pkey, hop.password) == (True, None, "pw")
     assert (hop.timeout, hop.host_key_policy) == (7, "accept-new")
     assert hop.known_hosts == (str(home / "jump_known"), "/etc/ssh/ssh_known_hosts")
+    assert hop.keepalive_seconds == 15  # its ServerAliveInterval
+    assert hops(cfg, "plain").keepalive_seconds is None  # no entry: the client's
 
 
 def test_jump_item_user_and_port_win_over_entry(home):
