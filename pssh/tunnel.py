@@ -344,13 +344,16 @@ def open_tunnel(client, host, port, deadline):
 
 
 def split_proxy_jump(spec: str) -> List[Tuple[Optional[str], str, Optional[int]]]:
-    """``(user, host, port)`` of each ``[user@]host[:port]`` item of a ``ProxyJump`` value,
-    first hop first; user and port are None where the item does not give them."""
+    """``(user, host, port)`` of each ``[user@]host[:port]`` or ``ssh://[user@]host[:port]``
+    item of a ``ProxyJump`` value, first hop first; user and port are None where the item
+    does not give them."""
     items = []
     for item in spec.split(","):
         item = item.strip()
         if not item or item.lower() == "none":
             continue
+        if item[:6].lower() == "ssh://":
+            item = item[6:].rstrip("/")
         hop_user, _, address = item.rpartition("@")
         hop_port = None
         if address.startswith("["):

@@ -369,3 +369,15 @@ def test_parallel_client_resolves_jump_hosts(home):
     client = ParallelSSHClient(["target1", "other"], ssh_config=path, proxy_jump="u@jump:22")
     assert [openssh_jump.describe(client._host_settings(i)["_proxy_hop"]) for i in (0, 1)] == [
         ("u@10.1.0.1:22",)] * 2
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("b1", [(None, "b1", None)]),
+    ("u@b1:2222,b2", [("u", "b1", 2222), (None, "b2", None)]),
+    ("ssh://u@b1:2222,ssh://b2/", [("u", "b1", 2222), (None, "b2", None)]),
+    ("[::1]:22,u@[fe80::1]", [(None, "::1", 22), ("u", "fe80::1", None)]),
+    ("none", []),
+])
+def test_split_proxy_jump_items(spec, expected):
+    from pssh.tunnel import split_proxy_jump
+    assert split_proxy_jump(spec) == expected
