@@ -319,7 +319,8 @@ def connect(client):
     if hop is None:
         addresses = resolve(address, port, client.ipv6_only, attempts, client.retry_delay)
     check = hostkeys.prepare(address, port, getattr(client, "host_key_policy", None),
-                             getattr(client, "known_hosts", None))
+                             getattr(client, "known_hosts", None),
+                             getattr(client, "host_key_alias", None))
     hostkey_methods = check.hostkey_methods() if check is not None else None
     for attempt in range(1, attempts + 1):
         deadline = monotonic() + timeout

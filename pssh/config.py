@@ -6,7 +6,7 @@ __all__ = ["HostConfig"]
 
 _STR = ("user", "password", "alias", "proxy_host", "proxy_user", "proxy_password",
         "gssapi_server_identity", "gssapi_client_identity", "hostname", "proxy_jump",
-        "host_key_policy")
+        "host_key_policy", "host_key_alias")
 _INT = ("port", "num_retries", "proxy_port", "keepalive_seconds")
 _NUMBER = ("timeout", "retry_delay", "idle_timeout")
 _STR_OR_BYTES = ("private_key", "proxy_pkey", "cert_file")
@@ -26,8 +26,9 @@ class HostConfig:
     :mod:`pssh.hostkeys`), and what an OpenSSH config can set for a host
     (:func:`pssh.openssh_config.host_configs`): ``hostname`` (the address to
     connect to; outputs keep the host name given), ``identity_files`` (tried
-    before the default identities), ``identities_only`` (only those, no agent)
-    and ``proxy_jump`` (a bastion chain, OpenSSH ``ProxyJump`` syntax).
+    before the default identities), ``identities_only`` (only those, no agent),
+    ``proxy_jump`` (a bastion chain, OpenSSH ``ProxyJump`` syntax) and
+    ``host_key_alias`` (the name to look the host key up under, ``HostKeyAlias``).
     """
 
     __slots__ = ("user", "port", "password", "private_key", "allow_agent", "alias",
@@ -37,7 +38,8 @@ class HostConfig:
                  "gssapi_auth", "gssapi_server_identity", "gssapi_client_identity",
                  "gssapi_delegate_credentials", "forward_ssh_agent", "compress",
                  "keyboard_interactive", "idle_timeout", "hostname", "identity_files",
-                 "identities_only", "proxy_jump", "host_key_policy", "known_hosts")
+                 "identities_only", "proxy_jump", "host_key_policy", "known_hosts",
+                 "host_key_alias")
 
     def __init__(self, user=None, port=None, password=None, private_key=None, allow_agent=None,
                  alias=None, num_retries=None, retry_delay=None, timeout=None,
@@ -48,7 +50,7 @@ class HostConfig:
                  gssapi_delegate_credentials=False, forward_ssh_agent=None, compress=None,
                  keyboard_interactive=None, idle_timeout=None, hostname=None,
                  identity_files=None, identities_only=None, proxy_jump=None,
-                 host_key_policy=None, known_hosts=None):
+                 host_key_policy=None, known_hosts=None, host_key_alias=None):
         if keyboard_interactive and password is None:
             raise InvalidAPIUseError("keyboard_interactive=True requires a password")
         values = dict(locals())

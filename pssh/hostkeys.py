@@ -375,12 +375,13 @@ class HostKeyCheck:
     __slots__ = ("host", "port", "policy", "files", "name", "keys", "revoked", "authorities",
                  "_complete")
 
-    def __init__(self, host, port, policy, files):
+    def __init__(self, host, port, policy, files, alias=None):
         self.host = host
         self.port = port
         self.policy = policy
         self.files = files
-        self.name = lookup_name(host, port)
+        # OpenSSH's HostKeyAlias: looked up and recorded as given, without a port.
+        self.name = alias or lookup_name(host, port)
         self._gather()
 
     def _gather(self, hashed=False):
@@ -545,12 +546,13 @@ class _Offered:
         return self.blob, 0
 
 
-def prepare(host, port, policy, known_hosts):
+def prepare(host, port, policy, known_hosts, alias=None):
     """A :class:`HostKeyCheck` for ``host``:``port``, or None when ``policy`` is ``"off"``.
 
-    ``policy`` and ``known_hosts`` are the client values (None: the defaults).
+    ``policy`` and ``known_hosts`` are the client values (None: the defaults); ``alias``
+    (ssh_config ``HostKeyAlias``) is the name to look up instead of ``host``:``port``.
     """
     policy = validate_policy(policy)
     if policy == OFF:
         return None
-    return HostKeyCheck(host, port, policy, known_hosts_files(known_hosts))
+    return HostKeyCheck(host, port, policy, known_hosts_files(known_hosts), alias)

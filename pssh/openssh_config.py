@@ -25,7 +25,7 @@ Keywords and what they set
     ``StrictHostKeyChecking`` → ``host_key_policy`` (yes/ask: ``strict``,
     accept-new: ``accept-new``, no/off: ``off``), ``UserKnownHostsFile`` and
     ``GlobalKnownHostsFile`` → ``known_hosts`` (``none`` and ``/dev/null``:
-    no file).
+    no file), ``HostKeyAlias`` → ``host_key_alias``.
 
 Every other keyword is ignored with a DEBUG log. A malformed value of a
 supported keyword raises :class:`SSHConfigError` naming file and line, as ssh
@@ -212,7 +212,7 @@ def _one(args, where, keyword):
 
 def _convert(keyword, args, where):
     """The stored value of a supported keyword's arguments (raises on a bad value)."""
-    if keyword in ("hostname", "user", "identityfile", "proxyjump"):
+    if keyword in ("hostname", "user", "identityfile", "proxyjump", "hostkeyalias"):
         return _one(args, where, keyword)
     if keyword == "port":
         value = _one(args, where, keyword)
@@ -240,7 +240,8 @@ def _convert(keyword, args, where):
 
 _SUPPORTED = frozenset(("hostname", "user", "port", "identityfile", "identitiesonly",
                         "proxyjump", "connecttimeout", "serveraliveinterval",
-                        "stricthostkeychecking", "userknownhostsfile", "globalknownhostsfile"))
+                        "stricthostkeychecking", "userknownhostsfile", "globalknownhostsfile",
+                        "hostkeyalias"))
 _LINE = re.compile(r"\s*([^\s=]+)\s*(?:=\s*|\s|$)(.*)\Z", re.DOTALL)
 
 
@@ -387,6 +388,8 @@ class SSHConfig:
             out["keepalive_seconds"] = found["serveraliveinterval"]
         if "stricthostkeychecking" in found:
             out["host_key_policy"] = found["stricthostkeychecking"]
+        if "hostkeyalias" in found:
+            out["host_key_alias"] = found["hostkeyalias"]
         if "userknownhostsfile" in found or "globalknownhostsfile" in found:
             user_files = found.get("userknownhostsfile", hostkeys.DEFAULT_KNOWN_HOSTS[:1])
             global_files = found.get("globalknownhostsfile", hostkeys.DEFAULT_KNOWN_HOSTS[1:])
@@ -460,7 +463,8 @@ def host_configs(hosts, path=None):
 SINGLE_DEFAULTS = {"user": None, "port": None, "timeout": None, "keepalive_seconds": 60,
                    "host_key_policy": None, "known_hosts": None}
 PARALLEL_DEFAULTS = dict(SINGLE_DEFAULTS, port=22)
-HOST_OPTIONS = ("hostname", "identity_files", "identities_only", "proxy_jump")
+HOST_OPTIONS = ("hostname", "identity_files", "identities_only", "proxy_jump",
+                "host_key_alias")
 
 
 def resolve(ssh_config):

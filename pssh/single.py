@@ -144,6 +144,7 @@ class SSHClient(TransferMixin):
         self.identity_files = tuple(os.path.expanduser(path)
                                     for path in options.get("identity_files") or ())
         self.identities_only = bool(options.get("identities_only"))
+        self.host_key_alias = options.get("host_key_alias")
         self.proxy_jump = proxy_jump or options.get("proxy_jump")
         self.host_key_policy = hostkeys.validate_policy(host_key_policy)
         self.known_hosts = list(hostkeys.known_hosts_files(known_hosts))

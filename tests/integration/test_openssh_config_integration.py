@@ -142,6 +142,29 @@ def test_host_key_settings_from_file(sshd, user_key, tmp_path):
         assert client.host_key_policy == "off"
 
 
+def test_host_key_alias_names_the_known_hosts_entry(sshd, sshd_farm, user_key, tmp_path):
+    known = tmp_path / "kh"
+    keyline = sshd.known_hosts_line().split(None, 1)[1]
+    known.write_text("stable-name %s\n" % keyline)  # known only under the alias
+    base = "Host srv\n  HostName %s\n  Port %d\n  UserKnownHostsFile %s\n" \
+           "  StrictHostKeyChecking yes\n" % (sshd.host, sshd.port, known)
+    opts = dict(pkey=user_key.private, allow_agent=False, num_retries=1, user=sshd.user)
+    with pytest.raises(HostKeyError):
+        SSHClient("srv", ssh_config=write_config(tmp_path, base, "plain"), **opts)
+    aliased = write_config(tmp_path, base + "  HostKeyAlias stable-name\n", "aliased")
+    with SSHClient("srv", ssh_config=aliased, **opts) as client:
+        assert echo(client) == ("srv", ["ok"])
+    # another server's key under that alias is a changed key, whatever its address
+    other = sshd_farm[0]
+    moved = "Host srv\n  HostName %s\n  Port %d\n  UserKnownHostsFile %s\n" \
+            "  HostKeyAlias stable-name\n" % (other.host, other.port, known)
+    with pytest.raises(HostKeyError) as info:
+        SSHClient("srv", ssh_config=write_config(tmp_path, moved, "moved"), **opts)
+    assert info.value.reason == "changed"
+    config = host_configs(["srv"], aliased)[0]
+    assert config.host_key_alias == "stable-name"
+
+
 def test_parallel_aliases_and_precedence(sshd_farm, user_key, tmp_path, wrong_user, no_agent):
     servers = sshd_farm.servers[:3]
     (tmp_path / "hosts.conf").write_text("".join(
