@@ -243,3 +243,16 @@ def test_forwarding_without_the_libssh2_binding_is_refused_clearly(sshd, user_ke
     with pytest.raises(InvalidAPIUseError) as info:
         connect(sshd, user_key, forward_ssh_agent=True)
     assert "layout changed" in str(info.value)
+
+
+def test_interactive_shell_gets_the_forwarded_agent(sshd, user_key, unauthorized_key,
+                                                    ssh_agent):
+    client = connect(sshd, user_key, forward_ssh_agent=True)
+    try:
+        with client.open_shell(read_timeout=READ_TIMEOUT) as shell:
+            shell.run("ssh-add -l")
+            shell.run("exit 0")
+        lines = list(shell.stdout)
+        assert any(fingerprint(unauthorized_key.public) in line for line in lines), lines
+    finally:
+        client.close()
