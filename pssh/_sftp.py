@@ -156,10 +156,11 @@ class Ops:
                             failure.describe() if isinstance(failure, Failed) else "closed",
                             host=self.host, port=self.port, cause=cause) from None
 
-    def stat(self, sftp, path_b):
-        """SFTPAttributes of ``path_b`` (following links), or None if it does not exist."""
+    def stat(self, sftp, path_b, follow=True):
+        """SFTPAttributes of ``path_b`` (of the link itself unless ``follow``), or None if it
+        does not exist."""
         try:
-            return self.call(sftp.stat, path_b, sftp=sftp)
+            return self.call(sftp.stat if follow else sftp.lstat, path_b, sftp=sftp)
         except Failed as failure:
             if failure.status == FX_NO_SUCH_FILE:
                 return None
@@ -325,7 +326,7 @@ class Ops:
             remote_file = remote_file + os.path.basename(local_file)
         path_b = encode_path(remote_file)
         try:
-            attrs = self._lstat(sftp, path_b)
+            attrs = self.stat(sftp, path_b, follow=False)
             if attrs is not None and stat_mod.S_ISLNK(attrs.permissions):
                 followed = self.stat(sftp, path_b)
                 if followed is not None and stat_mod.S_ISDIR(followed.permissions):
@@ -334,7 +335,7 @@ class Ops:
                 # An existing directory as target: the file goes inside it.
                 remote_file = posixpath.join(remote_file, os.path.basename(local_file))
                 path_b = encode_path(remote_file)
-                attrs = self._lstat(sftp, path_b)
+                attrs = self.stat(sftp, path_b, follow=False)
             if LIB is None or (attrs is not None and not stat_mod.S_ISREG(attrs.permissions)):
                 return self._open_in_place(sftp, path_b, mode), remote_file, None
             parent = posixpath.dirname(_strip_slashes(remote_file))
@@ -364,14 +365,6 @@ class Ops:
     def _open_in_place(self, sftp, path_b, mode):
         return self.call(sftp.open, path_b, _WRITE_FLAGS, mode & 0o777, sftp=sftp)
 
-    def _lstat(self, sftp, path_b):
-        try:
-            return self.call(sftp.lstat, path_b, sftp=sftp)
-        except Failed as failure:
-            if failure.status == FX_NO_SUCH_FILE:
-                return None
-            raise
-
     def _replace(self, sftp, temp_b, path_b):
         """Rename the finished temporary file over the target in one step
         (``posix-rename@openssh.com``); a server without it gets remove + rename."""
@@ -382,7 +375,7 @@ class Ops:
         status = sftp.last_error() if rc == SFTP_PROTOCOL else None
         if status != FX_OP_UNSUPPORTED:
             raise Failed(rc, status, None)
-        if self._lstat(sftp, path_b) is not None:
+        if self.stat(sftp, path_b, follow=False) is not None:
             self.call(sftp.unlink, path_b, sftp=sftp)
         self.call(sftp.rename, temp_b, path_b, sftp=sftp)
 

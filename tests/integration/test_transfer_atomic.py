@@ -22,15 +22,19 @@ def leftovers(directory):
     return [name for name in os.listdir(directory) if ".pssh-" in name]
 
 
-def test_upload_replaces_the_file_and_leaves_nothing_else(sshd, user_key, scratch):
-    src = write(os.path.join(scratch, "src.txt"), b"new content\n")
-    target = write(os.path.join(scratch, "dst.txt"), b"previous\n", 0o666)
-    before = os.stat(target).st_ino
-    client = connect(sshd, user_key)
+def upload(server, key, src, target):
+    client = connect(server, key)
     try:
         client.copy_file(src, target)
     finally:
         client.close()
+
+
+def test_upload_replaces_the_file_and_leaves_nothing_else(sshd, user_key, scratch):
+    src = write(os.path.join(scratch, "src.txt"), b"new content\n")
+    target = write(os.path.join(scratch, "dst.txt"), b"previous\n", 0o666)
+    before = os.stat(target).st_ino
+    upload(sshd, user_key, src, target)
     assert open(target, "rb").read() == b"new content\n"
     assert os.stat(target).st_ino != before  # a new file renamed over the old one
     assert os.stat(target).st_mode & 0o777 == 0o644
@@ -66,11 +70,7 @@ def test_upload_through_a_symlink_writes_the_linked_file(sshd, user_key, scratch
     real = write(os.path.join(scratch, "real.txt"), b"old\n", 0o666)
     link = os.path.join(scratch, "link.txt")
     os.symlink(real, link)
-    client = connect(sshd, user_key)
-    try:
-        client.copy_file(src, link)
-    finally:
-        client.close()
+    upload(sshd, user_key, src, link)
     assert os.path.islink(link)
     assert open(real, "rb").read() == b"through the link\n"
 
@@ -83,11 +83,7 @@ def test_file_in_an_unwritable_directory_is_written_in_place(sshd, user_key, scr
     target = write(os.path.join(locked, "writable.txt"), b"old\n", 0o666)
     os.chmod(locked, 0o755)  # owned by the test's user: the login user cannot add files
     src = write(os.path.join(scratch, "src.txt"), b"in place\n")
-    client = connect(sshd, user_key)
-    try:
-        client.copy_file(src, target)
-    finally:
-        client.close()
+    upload(sshd, user_key, src, target)
     assert open(target, "rb").read() == b"in place\n"
     assert leftovers(locked) == []
 
@@ -99,10 +95,6 @@ def test_without_the_libssh2_binding_uploads_are_written_in_place(sshd, user_key
     src = write(os.path.join(scratch, "src.txt"), b"fallback\n")
     target = write(os.path.join(scratch, "dst.txt"), b"previous\n", 0o666)
     before = os.stat(target).st_ino
-    client = connect(sshd, user_key)
-    try:
-        client.copy_file(src, target)
-    finally:
-        client.close()
+    upload(sshd, user_key, src, target)
     assert open(target, "rb").read() == b"fallback\n"
     assert os.stat(target).st_ino == before
