@@ -188,3 +188,58 @@ def test_bulk_output_through_one_bastion_read_in_reverse(make_sshd, sshd_farm, u
         assert time.monotonic() - started < 120
     finally:
         client.close()
+
+
+def test_tunnel_writer_wakes_the_bastion_reader(make_sshd, sshd_farm, user_key, monkeypatch):
+    """A write into one tunnel can take another tunnel's packets off the bastion socket
+    while the shared reader sleeps on that socket; the reader must then be woken (this
+    hung about 1 run in 30 with 200 hosts). The write is held, without yielding, until the
+    other tunnel's output is on the socket, so the race happens every time."""
+    import fcntl
+    import struct
+    import termios
+
+    from pssh import tunnel
+
+    bastion = make_sshd(listen_ip="127.0.0.1")
+    opts = dict(port=sshd_farm.port, pkey=user_key.private, num_retries=1, timeout=10,
+                proxy_host=bastion.host, proxy_port=bastion.port)
+    quiet = SSHClient(sshd_farm[0].host, **opts)
+    talker = SSHClient(sshd_farm[1].host, **opts)
+    shared = [b for b in tunnel._BASTIONS.values() if b.client.port == bastion.port]
+    assert len(shared) == 1 and len(shared[0].tunnels) == 2
+    bastion_sock = shared[0].client.sock
+
+    def unread():
+        return struct.unpack("i", fcntl.ioctl(bastion_sock.fileno(), termios.FIONREAD,
+                                              b"\0\0\0\0"))[0]
+
+    real_backend = tunnel.backend
+    armed = []
+
+    class HeldWrites:
+        def __getattr__(self, name):
+            return getattr(real_backend, name)
+
+        def write_all(self, *args):
+            if armed:
+                armed.pop()
+                deadline = time.monotonic() + 5
+                while not unread() and time.monotonic() < deadline:
+                    time.sleep(0.005)  # blocks the hub: the reader cannot run meanwhile
+                assert unread(), "the other tunnel's output never reached the bastion socket"
+            return real_backend.write_all(*args)
+
+    monkeypatch.setattr(tunnel, "backend", HeldWrites())
+    try:
+        sink = quiet.run_command("cat > /dev/null")
+        output = talker.run_command("sleep 0.5; echo late")
+        gevent.sleep(0.1)
+        armed.append(True)
+        sink.stdin.write("x\n")  # the quiet tunnel's writer now takes the talker's packets
+        with gevent.Timeout(8, AssertionError("the bastion reader was never woken")):
+            assert list(output.stdout) == ["late"]
+        assert not armed
+    finally:
+        quiet.close()
+        talker.close()
