@@ -39,7 +39,7 @@ FX_NAMES = {1: "end of file", 2: "no such file or directory", 3: "permission den
             15: "quota exceeded"}
 
 _WRITE_FLAGS = LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC
-_TEMP_FLAGS = LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL
+_NEW_FLAGS = LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL
 FX_OP_UNSUPPORTED = 8
 DIR_MODE = 0o755
 
@@ -265,16 +265,17 @@ class Ops:
         except OSError as exc:
             raise _local_error(exc, self.host, local_file) from None
         total = source.size
-        handle, remote_file, temp_b = self._open_for_write(sftp, local_file, remote_file,
-                                                           source.mode, mkdir_parents)
+        handle, remote_file, temp_b, created = self._open_for_write(
+            sftp, local_file, remote_file, source.mode, mkdir_parents)
         report = _reporter(progress, self.host, remote_file, total)
         try:
             self._write_file(sftp, handle, source, remote_file, report)
             if temp_b is not None:
                 self._replace(sftp, temp_b, encode_path(remote_file))
         except BaseException as exc:
-            if temp_b is not None:
-                self._discard_temp(sftp, temp_b, exc)
+            if temp_b is not None or created:
+                # Nothing the upload made stays behind, if the connection still works.
+                self._discard_temp(sftp, temp_b or encode_path(remote_file), exc)
             if isinstance(exc, (Failed, DeadlineExceeded, WaiterClosed)):
                 raise self.wrap(SFTPIOError, "Uploading", remote_file, exc) from None
             raise
@@ -315,49 +316,60 @@ class Ops:
             opened.close()
 
     def _open_for_write(self, sftp, local_file, remote_file, mode, mkdir_parents):
-        """Open where the upload's bytes go: (handle, remote path, temporary path or None).
+        """Open where the upload's bytes go: (handle, remote path, temporary path or None,
+        whether the upload created the file).
 
-        A regular or new file is written to a temporary file next to it and renamed over
-        it at the end (see :meth:`_replace`), so a failed upload never leaves a truncated
-        file in its place. A symbolic link or special file, a directory that cannot take
-        the temporary file, or a server without atomic rename is written in place.
+        A new file is created exclusively and written directly (no extra round trip). An
+        existing regular file is written to a temporary file beside it that replaces it
+        only once complete (see :meth:`_replace`), so a failed upload never destroys the
+        previous file. A symbolic link (its target is written) or special file, a directory
+        that cannot take the temporary file, or a missing libssh2 binding means in place.
         """
         if remote_file.endswith("/"):
             remote_file = remote_file + os.path.basename(local_file)
-        path_b = encode_path(remote_file)
         try:
-            attrs = self.stat(sftp, path_b, follow=False)
-            if attrs is not None and stat_mod.S_ISLNK(attrs.permissions):
-                followed = self.stat(sftp, path_b)
-                if followed is not None and stat_mod.S_ISDIR(followed.permissions):
-                    attrs = followed
-            if attrs is not None and stat_mod.S_ISDIR(attrs.permissions):
+            for _ in range(2):  # a second round for a file inside an existing directory
+                path_b = encode_path(remote_file)
+                try:
+                    return self.call(sftp.open, path_b, _NEW_FLAGS, mode & 0o777,
+                                     sftp=sftp), remote_file, None, True
+                except Failed as failure:
+                    if failure.lost:
+                        raise
+                    first = failure
+                attrs = self.stat(sftp, path_b, follow=False)
+                if attrs is not None and stat_mod.S_ISLNK(attrs.permissions):
+                    followed = self.stat(sftp, path_b)
+                    if followed is not None and stat_mod.S_ISDIR(followed.permissions):
+                        attrs = followed
+                if attrs is None or not stat_mod.S_ISDIR(attrs.permissions):
+                    break
                 # An existing directory as target: the file goes inside it.
                 remote_file = posixpath.join(remote_file, os.path.basename(local_file))
-                path_b = encode_path(remote_file)
-                attrs = self.stat(sftp, path_b, follow=False)
-            if LIB is None or (attrs is not None and not stat_mod.S_ISREG(attrs.permissions)):
-                return self._open_in_place(sftp, path_b, mode), remote_file, None
+            else:
+                raise first
             parent = posixpath.dirname(_strip_slashes(remote_file))
+            if attrs is None:
+                if not (first.status == FX_NO_SUCH_FILE and mkdir_parents and parent
+                        and self.stat(sftp, encode_path(parent)) is None):
+                    raise first
+                self.mkdir_p(sftp, parent)
+                return self.call(sftp.open, path_b, _NEW_FLAGS, mode & 0o777,
+                                 sftp=sftp), remote_file, None, True
+            if LIB is None or not stat_mod.S_ISREG(attrs.permissions):
+                return self._open_in_place(sftp, path_b, mode), remote_file, None, False
             temp_b = encode_path(posixpath.join(
                 parent, ".%s.pssh-%s" % (posixpath.basename(remote_file), os.urandom(4).hex())))
             try:
-                return self.call(sftp.open, temp_b, _TEMP_FLAGS, mode & 0o777,
-                                 sftp=sftp), remote_file, temp_b
+                return self.call(sftp.open, temp_b, _NEW_FLAGS, mode & 0o777,
+                                 sftp=sftp), remote_file, temp_b, False
             except Failed as failure:
                 if failure.lost:
-                    raise
-                if attrs is None and failure.status == FX_NO_SUCH_FILE and mkdir_parents \
-                        and parent and self.stat(sftp, encode_path(parent)) is None:
-                    self.mkdir_p(sftp, parent)
-                    return self.call(sftp.open, temp_b, _TEMP_FLAGS, mode & 0o777,
-                                     sftp=sftp), remote_file, temp_b
-                if attrs is None:
                     raise
                 # The directory refuses new files but the file itself may be writable.
                 logger.debug("[%s] %s: no temporary file beside it (%s), writing in place",
                              self.host, remote_file, failure.describe())
-                return self._open_in_place(sftp, path_b, mode), remote_file, None
+                return self._open_in_place(sftp, path_b, mode), remote_file, None, False
         except (Failed, DeadlineExceeded, WaiterClosed) as failure:
             raise self.wrap(SFTPIOError, "Opening remote file for writing", remote_file,
                             failure) from None

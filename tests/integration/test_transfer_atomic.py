@@ -1,5 +1,6 @@
-"""SFTP uploads replace the target in one step: a failed upload never leaves a truncated
-file where the previous one was; links and unwritable directories keep in-place writes."""
+"""SFTP uploads replace an existing target in one step: a failed upload never leaves a
+truncated file where the previous one was; new files are created directly; links and
+unwritable directories keep in-place writes."""
 import os
 
 import gevent
@@ -98,3 +99,11 @@ def test_without_the_libssh2_binding_uploads_are_written_in_place(sshd, user_key
     upload(sshd, user_key, src, target)
     assert open(target, "rb").read() == b"fallback\n"
     assert os.stat(target).st_ino == before
+
+
+def test_new_file_is_created_directly(sshd, user_key, scratch):
+    src = write(os.path.join(scratch, "src.txt"), b"fresh\n")
+    target = os.path.join(scratch, "new", "dst.txt")  # its directory is created too
+    upload(sshd, user_key, src, target)
+    assert open(target, "rb").read() == b"fresh\n"
+    assert leftovers(os.path.dirname(target)) == []
