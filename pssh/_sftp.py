@@ -331,8 +331,7 @@ class Ops:
             for _ in range(2):  # a second round for a file inside an existing directory
                 path_b = encode_path(remote_file)
                 try:
-                    return self.call(sftp.open, path_b, _NEW_FLAGS, mode & 0o777,
-                                     sftp=sftp), remote_file, None, True
+                    return self._create(sftp, path_b, mode), remote_file, None, True
                 except Failed as failure:
                     if failure.lost:
                         raise
@@ -354,15 +353,13 @@ class Ops:
                         and self.stat(sftp, encode_path(parent)) is None):
                     raise first
                 self.mkdir_p(sftp, parent)
-                return self.call(sftp.open, path_b, _NEW_FLAGS, mode & 0o777,
-                                 sftp=sftp), remote_file, None, True
+                return self._create(sftp, path_b, mode), remote_file, None, True
             if LIB is None or not stat_mod.S_ISREG(attrs.permissions):
                 return self._open_in_place(sftp, path_b, mode), remote_file, None, False
             temp_b = encode_path(posixpath.join(
                 parent, ".%s.pssh-%s" % (posixpath.basename(remote_file), os.urandom(4).hex())))
             try:
-                return self.call(sftp.open, temp_b, _NEW_FLAGS, mode & 0o777,
-                                 sftp=sftp), remote_file, temp_b, False
+                return self._create(sftp, temp_b, mode), remote_file, temp_b, False
             except Failed as failure:
                 if failure.lost:
                     raise
@@ -376,6 +373,10 @@ class Ops:
 
     def _open_in_place(self, sftp, path_b, mode):
         return self.call(sftp.open, path_b, _WRITE_FLAGS, mode & 0o777, sftp=sftp)
+
+    def _create(self, sftp, path_b, mode):
+        """Open a file that must not exist yet (O_EXCL)."""
+        return self.call(sftp.open, path_b, _NEW_FLAGS, mode & 0o777, sftp=sftp)
 
     def _replace(self, sftp, temp_b, path_b):
         """Rename the finished temporary file over the target in one step
