@@ -188,26 +188,28 @@ class Ops:
         except (Failed, DeadlineExceeded, WaiterClosed) as failure:
             raise self.wrap(SFTPIOError, "Creating directory", path, failure) from None
 
-    def _mkdir_p(self, sftp, path, encoding, mode=DIR_MODE):
-        path_b = encode_path(path, encoding)
+    def _try_mkdir(self, sftp, path_b, mode):
+        """None once created, else the (non-fatal) failure."""
         try:
             self.call(sftp.mkdir, path_b, mode, sftp=sftp)
-            return
+            return None
         except Failed as failure:
             if failure.lost:
                 raise
-            first = failure
+            return failure
+
+    def _mkdir_p(self, sftp, path, encoding, mode=DIR_MODE):
+        path_b = encode_path(path, encoding)
+        first = self._try_mkdir(sftp, path_b, mode)
+        if first is None:
+            return
         if first.status == FX_NO_SUCH_FILE:
             parent = posixpath.dirname(path)
             if parent and parent not in (path, "/", "."):
                 self._mkdir_p(sftp, parent, encoding)
-                try:
-                    self.call(sftp.mkdir, path_b, mode, sftp=sftp)
+                first = self._try_mkdir(sftp, path_b, mode)
+                if first is None:
                     return
-                except Failed as failure:
-                    if failure.lost:
-                        raise
-                    first = failure
         # Exists already (FX_FAILURE), or no permission: a directory there is success.
         attrs = self.stat(sftp, path_b)
         if attrs is not None and stat_mod.S_ISDIR(attrs.permissions):
