@@ -102,7 +102,7 @@ setup(
     ext_modules=native_extensions(),
     python_requires=">=3.8",
     install_requires=["ssh2-python>=1.2.0,<1.3", "gevent>=23.9"],
-    extras_require={"test": ["pytest>=7", "pytest-timeout"]},
+    extras_require={"test": ["pytest>=7", "pytest-timeout", "paramiko>=3"]},
     zip_safe=False,
     classifiers=[
         "License :: OSI Approved :: GNU Lesser General Public License v2 "

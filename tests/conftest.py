@@ -6,8 +6,10 @@ the session is stopped at its end, also on Ctrl-C or SIGTERM.
 
 import collections
 import os
+import shutil
 import signal
 import sys
+import tempfile
 
 import pytest
 
@@ -218,3 +220,14 @@ def password_user():
 def backend_name():
     """'pure' when PSSH_PURE_PYTHON=1, else 'native' (informational: what was asked for)."""
     return os.environ.get("PSSH_PURE_PYTHON") == "1" and "pure" or "native"
+
+
+@pytest.fixture
+def scratch():
+    """A directory both the test (root) and the server's login user can write."""
+    path = tempfile.mkdtemp(prefix="pssh-xfer-")
+    os.chmod(path, 0o777)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -78,17 +78,3 @@ def client(sshd, user_key):
     c = connect(sshd, user_key)
     yield c
     c.close()
-
-
-@pytest.fixture
-def scratch():
-    """A directory both the test (root) and the server's login user can write."""
-    import os
-    import shutil
-    import tempfile
-    path = tempfile.mkdtemp(prefix="pssh-xfer-")
-    os.chmod(path, 0o777)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
