@@ -14,10 +14,26 @@ such as session bindings).
 Agent messages are length-prefixed requests each answered by one reply, so
 the relay moves whole messages; it waits on the session socket through the
 session's :class:`~pssh._hub.SocketWaiter` like every other channel user.
-Connections to the local agent are capped per process (:func:`local_agent_slots`, also
-taken by agent authentication): hundreds of hosts asking at once would otherwise exhaust
-the agent's file descriptors.
+A remote host decides how many agent channels it opens and how long it keeps them, so
+everything it can hold is bounded:
+
+* at most :data:`MAX_FORWARDED_CHANNELS` agent channels per connection at once; one more
+  is closed at once, unanswered. (Unsetting the callback would make libssh2 1.11.1 answer
+  with an open failure, but its packet has a stray trailing byte and OpenSSH drops the whole
+  connection for it.)
+* a channel with no complete request for ``idle_timeout`` seconds
+  (:data:`FORWARD_IDLE_SECONDS`) is closed;
+* a channel connects to the local agent only with its first complete request, taking one
+  of :data:`MAX_FORWARDED_AGENT_CONNECTIONS` process-wide forwarding slots
+  (:func:`forwarding_agent_slots`) until it closes;
+* agent authentication has its own :data:`MAX_AGENT_CONNECTIONS` slots
+  (:func:`local_agent_slots`), so no amount of forwarding makes a handshake wait;
+* a message over 256 KiB is refused in either direction before its body is read.
+
+Both slot pools are counted across every thread of the process (:class:`ProcessSlots`):
+hundreds of hosts asking at once would otherwise exhaust the agent's file descriptors.
 """
+import collections
 import ctypes
 import logging
 import os
@@ -28,19 +44,23 @@ import weakref
 from typing import Optional
 
 import gevent
-import gevent.lock
+import gevent.event
 import gevent.socket
 
 from pssh._connect import call
 from pssh._hub import DeadlineExceeded, WaiterClosed, deadline_after
 from pssh._libssh2 import AUTHAGENT_CALLBACK, CALLBACK_AUTHAGENT, LIB, pointer
 
-__all__ = ["AgentForwarder", "forwarding_unavailable", "local_agent_slots", "local_agent_socket",
-           "MAX_AGENT_CONNECTIONS"]
+__all__ = ["AgentForwarder", "ProcessSlots", "forwarding_unavailable", "local_agent_slots",
+           "forwarding_agent_slots", "local_agent_socket", "MAX_AGENT_CONNECTIONS",
+           "MAX_FORWARDED_AGENT_CONNECTIONS", "MAX_FORWARDED_CHANNELS", "FORWARD_IDLE_SECONDS"]
 
 logger = logging.getLogger("pssh.agent")
 
-MAX_AGENT_CONNECTIONS = 64
+MAX_AGENT_CONNECTIONS = 64             # authentication, per process
+MAX_FORWARDED_AGENT_CONNECTIONS = 64   # forwarding, per process
+MAX_FORWARDED_CHANNELS = 8             # forwarding, per connection
+FORWARD_IDLE_SECONDS = 60
 MAX_MESSAGE = 256 * 1024  # the size limit OpenSSH's agent enforces
 _LENGTH = struct.Struct(">I")
 _CLOSE_SECONDS = 5
@@ -48,7 +68,6 @@ _CLOSE_SECONDS = 5
 # Session pointer -> forwarder. The C callback only gets raw pointers. Weak: a forwarder
 # lives as long as its client or an output of a command that asked for forwarding.
 _FORWARDERS = weakref.WeakValueDictionary()
-_THREAD_STATE = threading.local()
 
 
 def forwarding_unavailable() -> Optional[str]:
@@ -59,13 +78,97 @@ def forwarding_unavailable() -> Optional[str]:
     return None
 
 
-def local_agent_slots():
-    """The cap on connections to the local agent, shared by agent authentication and
-    forwarding (a semaphore of this thread: gevent primitives belong to one hub)."""
-    slots = getattr(_THREAD_STATE, "slots", None)
-    if slots is None:
-        slots = _THREAD_STATE.slots = gevent.lock.BoundedSemaphore(MAX_AGENT_CONNECTIONS)
-    return slots
+class ProcessSlots:
+    """A counting semaphore shared by every thread of the process.
+
+    gevent's own locks wait on one hub, so a semaphore per thread would multiply the cap
+    by the number of threads running clients. Here the count lives under a thread lock;
+    a waiter blocks only its greenlet, on its own hub, and is granted a slot in FIFO order
+    through an async watcher of its hub's loop (the one loop call another thread may make).
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self._lock = threading.Lock()
+        self._free = size
+        self._queue = collections.deque()
+
+    @property
+    def in_use(self) -> int:
+        """Slots held now."""
+        return self.size - self._free
+
+    def acquire(self, timeout: Optional[float] = None) -> bool:
+        """Take a slot, waiting at most ``timeout`` seconds (None: no limit); False if none
+        came free in time."""
+        with self._lock:
+            if self._free and not self._queue:
+                self._free -= 1
+                return True
+            ticket = _Ticket()
+            self._queue.append(ticket)
+        try:
+            ticket.wait(timeout)
+        except BaseException:
+            if self._withdraw(ticket):
+                self.release()
+            raise
+        return self._withdraw(ticket)
+
+    def release(self) -> None:
+        """Give a slot back: to the longest waiter if there is one."""
+        with self._lock:
+            if self._queue:
+                ticket = self._queue.popleft()
+                ticket.granted = True
+                ticket.wake()
+                return
+            if self._free >= self.size:
+                raise ValueError("ProcessSlots released more often than acquired")
+            self._free += 1
+
+    def _withdraw(self, ticket):
+        with self._lock:
+            if not ticket.granted:
+                self._queue.remove(ticket)
+        ticket.close()
+        return ticket.granted
+
+
+class _Ticket:
+    """One waiter of :class:`ProcessSlots`, woken on the hub of the thread that waits."""
+
+    __slots__ = ("granted", "_event", "_watcher")
+
+    def __init__(self):
+        self.granted = False
+        self._event = gevent.event.Event()
+        self._watcher = gevent.get_hub().loop.async_()
+        self._watcher.start(self._event.set)
+
+    def wait(self, timeout):
+        self._event.wait(timeout)
+
+    def wake(self):
+        self._watcher.send()  # thread-safe: the callback runs in the waiter's loop
+
+    def close(self):
+        self._watcher.close()
+
+
+_AUTH_SLOTS = ProcessSlots(MAX_AGENT_CONNECTIONS)
+_FORWARD_SLOTS = ProcessSlots(MAX_FORWARDED_AGENT_CONNECTIONS)
+
+
+def local_agent_slots() -> ProcessSlots:
+    """The process-wide cap on local agent connections used by agent authentication."""
+    return _AUTH_SLOTS
+
+
+def forwarding_agent_slots() -> ProcessSlots:
+    """The process-wide cap on local agent connections relaying forwarded agent channels,
+    apart from authentication's so forwarding can never make a handshake wait."""
+    return _FORWARD_SLOTS
 
 
 def _on_agent_channel(session_ptr, channel_ptr, _abstract):
@@ -84,17 +187,27 @@ class _ChannelGone(Exception):
 
 
 class AgentForwarder:
-    """Relays the agent channels of one session to the local agent at ``socket_path``."""
+    """Relays the agent channels of one session to the local agent at ``socket_path``.
 
-    def __init__(self, host, port, session, waiter, socket_path, timeout=None):
+    ``max_channels`` and ``idle_timeout`` bound what the remote host can hold open (see the
+    module notes); ``timeout`` bounds waiting for a forwarding slot, the local agent and
+    each reply sent to the channel.
+    """
+
+    def __init__(self, host, port, session, waiter, socket_path, timeout=None,
+                 max_channels=MAX_FORWARDED_CHANNELS, idle_timeout=FORWARD_IDLE_SECONDS):
         self.host = host
         self.port = port
         self.session = session
         self.waiter = waiter
         self.socket_path = socket_path
         self.timeout = timeout or 60
+        self.max_channels = max_channels
+        self.idle_timeout = idle_timeout
         self.served = 0
+        self.refused = 0
         self._relays = set()
+        self._refusing = False
         self._session_ptr = pointer(session)
         _FORWARDERS[self._session_ptr] = self
         LIB.session_callback_set2(self._session_ptr, CALLBACK_AUTHAGENT, _CALLBACK_ADDRESS)
@@ -105,40 +218,58 @@ class AgentForwarder:
         return len(self._relays)
 
     def accept(self, channel_ptr):
-        """Called from the libssh2 callback: start relaying a new agent channel."""
+        """Called from the libssh2 callback: relay a new agent channel, or close it at once
+        when this connection is at its cap."""
+        if len(self._relays) >= self.max_channels:
+            self.refused += 1
+            if not self._refusing:
+                self._refusing = True
+                logger.warning("[%s] agent forwarding: %d agent channels open, the cap per "
+                               "connection; further ones are closed unanswered until one "
+                               "ends", self.host, len(self._relays))
+            gevent.spawn(self._free, channel_ptr)
+            return
         relay = gevent.spawn(self._relay, channel_ptr)
         self._relays.add(relay)
-        relay.link(self._relays.discard)
+        relay.link(self._relay_done)
 
     def close(self):
         """Stop accepting channels; relays end when the session's waiter closes."""
         if _FORWARDERS.get(self._session_ptr) is self:
             del _FORWARDERS[self._session_ptr]
 
+    def _relay_done(self, relay):
+        self._relays.discard(relay)
+        if len(self._relays) < self.max_channels:
+            self._refusing = False
+
     # relay ---------------------------------------------------------------
 
     def _relay(self, channel):
-        slots = local_agent_slots()
+        slots = forwarding_agent_slots()
         session_alive = True
+        holds_slot = False
         agent = None
         try:
-            if not slots.acquire(timeout=self.timeout):
-                logger.warning("[%s] agent forwarding: %d local agent connections busy for "
-                               "%ss; channel refused", self.host, MAX_AGENT_CONNECTIONS,
-                               self.timeout)
-                return
-            try:
-                agent = self._connect_agent()
-                scratch = ctypes.create_string_buffer(16384)
-                while True:
-                    request = self._read_message(channel, scratch)
-                    if request is None:
-                        break
-                    agent.sendall(request)
-                    self._write(channel, _recv_message(agent))
-                self.served += 1
-            finally:
-                slots.release()
+            scratch = ctypes.create_string_buffer(16384)
+            while True:
+                request = self._read_message(channel, scratch,
+                                             deadline_after(self.idle_timeout))
+                if request is None:
+                    break
+                if agent is None:
+                    # Taken at the first complete request: a channel that never sends one
+                    # holds nothing but its place under this connection's cap.
+                    if not slots.acquire(timeout=self.timeout):
+                        logger.warning("[%s] agent forwarding: %d local agent connections "
+                                       "busy for %ss; channel refused", self.host,
+                                       slots.size, self.timeout)
+                        return
+                    holds_slot = True
+                    agent = self._connect_agent()
+                agent.sendall(request)
+                self._write(channel, _recv_message(agent))
+            self.served += 1
         except WaiterClosed:
             session_alive = False
         except (OSError, _ChannelGone, DeadlineExceeded) as exc:
@@ -147,6 +278,8 @@ class AgentForwarder:
         finally:
             if agent is not None:
                 agent.close()
+            if holds_slot:
+                slots.release()
             if session_alive:
                 self._free(channel)
 
@@ -160,12 +293,16 @@ class AgentForwarder:
             raise
         return agent
 
-    def _read_exact(self, channel, size, scratch):
+    def _read_exact(self, channel, size, scratch, deadline):
         data = bytearray()
         while len(data) < size:
             want = min(size - len(data), len(scratch))
-            rc = call(self.session, self.waiter, LIB.channel_read_ex,
-                      (channel, 0, scratch, want), None)
+            try:
+                rc = call(self.session, self.waiter, LIB.channel_read_ex,
+                          (channel, 0, scratch, want), deadline)
+            except DeadlineExceeded:
+                raise _ChannelGone("no complete agent request within %ss; channel closed"
+                                   % self.idle_timeout) from None
             if rc > 0:
                 data += ctypes.string_at(scratch, rc)
             elif rc == 0:
@@ -176,14 +313,14 @@ class AgentForwarder:
                 raise _ChannelGone("reading the agent channel failed (libssh2 error %d)" % rc)
         return bytes(data)
 
-    def _read_message(self, channel, scratch):
-        header = self._read_exact(channel, _LENGTH.size, scratch)
+    def _read_message(self, channel, scratch, deadline):
+        header = self._read_exact(channel, _LENGTH.size, scratch, deadline)
         if header is None:
             return None
         (length,) = _LENGTH.unpack(header)
         if length > MAX_MESSAGE:
             raise _ChannelGone("agent request of %d bytes is over the limit" % length)
-        body = self._read_exact(channel, length, scratch)
+        body = self._read_exact(channel, length, scratch, deadline)
         if body is None:
             raise _ChannelGone("channel ended inside a message")
         return header + body

@@ -209,19 +209,17 @@ def test_dropped_client_releases_its_forwarder(sshd, user_key, ssh_agent):
 
 def test_agent_connections_are_capped_during_authentication(make_sshd, unauthorized_key,
                                                             ssh_agent, monkeypatch):
-    from gevent.lock import BoundedSemaphore
-
     from pssh import _agent_forward
 
-    class Recording(BoundedSemaphore):
+    class Recording(_agent_forward.ProcessSlots):
         peak = 0
 
         def acquire(self, *args, **kwargs):
             got = super().acquire(*args, **kwargs)
-            Recording.peak = max(Recording.peak, 2 - self.counter)
+            Recording.peak = max(Recording.peak, self.in_use)
             return got
 
-    monkeypatch.setattr(_agent_forward._THREAD_STATE, "slots", Recording(2), raising=False)
+    monkeypatch.setattr(_agent_forward, "_AUTH_SLOTS", Recording(2))
     server = make_sshd(authorized_keys=[unauthorized_key])  # only the agent's key logs in
     client = ParallelSSHClient([server.host] * 8, port=server.port, user=server.user,
                                num_retries=1, timeout=20, allow_agent=True,
