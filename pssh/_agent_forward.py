@@ -28,7 +28,9 @@ everything it can hold is bounded:
   (:func:`forwarding_agent_slots`) until it closes;
 * agent authentication has its own :data:`MAX_AGENT_CONNECTIONS` slots
   (:func:`local_agent_slots`), so no amount of forwarding makes a handshake wait;
-* a message over 256 KiB is refused in either direction before its body is read.
+* a message over 256 KiB is refused in either direction before its body is read;
+* only requests listing identities, signing and extensions (:data:`FORWARDED_REQUESTS`)
+  reach the local agent; adding, removing or locking keys is answered with a failure.
 
 Both slot pools are counted across every thread of the process (:class:`ProcessSlots`):
 hundreds of hosts asking at once would otherwise exhaust the agent's file descriptors.
@@ -53,7 +55,8 @@ from pssh._libssh2 import AUTHAGENT_CALLBACK, CALLBACK_AUTHAGENT, LIB, pointer
 
 __all__ = ["AgentForwarder", "ProcessSlots", "forwarding_unavailable", "local_agent_slots",
            "forwarding_agent_slots", "local_agent_socket", "MAX_AGENT_CONNECTIONS",
-           "MAX_FORWARDED_AGENT_CONNECTIONS", "MAX_FORWARDED_CHANNELS", "FORWARD_IDLE_SECONDS"]
+           "MAX_FORWARDED_AGENT_CONNECTIONS", "MAX_FORWARDED_CHANNELS", "FORWARD_IDLE_SECONDS",
+           "FORWARDED_REQUESTS"]
 
 logger = logging.getLogger("pssh.agent")
 
@@ -63,6 +66,16 @@ MAX_FORWARDED_CHANNELS = 8             # forwarding, per connection
 FORWARD_IDLE_SECONDS = 60
 MAX_MESSAGE = 256 * 1024  # the size limit OpenSSH's agent enforces
 _LENGTH = struct.Struct(">I")
+# Requests a remote host may make of the local agent: list identities, sign, extensions
+# (OpenSSH's session-bind among them). Adding, removing and locking keys would let one host
+# empty or lock the agent every other connection of the run authenticates with.
+_REQUEST_IDENTITIES, _SIGN_REQUEST, _EXTENSION = 11, 13, 27
+FORWARDED_REQUESTS = frozenset((_REQUEST_IDENTITIES, _SIGN_REQUEST, _EXTENSION))
+_REQUEST_NAMES = {17: "add identity", 18: "remove identity", 19: "remove all identities",
+                  20: "add smartcard key", 21: "remove smartcard key", 22: "lock",
+                  23: "unlock", 25: "add constrained identity",
+                  26: "add constrained smartcard key"}
+_AGENT_FAILURE = _LENGTH.pack(1) + bytes((5,))  # SSH_AGENT_FAILURE
 _CLOSE_SECONDS = 5
 
 # Session pointer -> forwarder. The C callback only gets raw pointers. Weak: a forwarder
@@ -205,7 +218,8 @@ class AgentForwarder:
         self.max_channels = max_channels
         self.idle_timeout = idle_timeout
         self.served = 0
-        self.refused = 0
+        self.refused = 0   # channels closed over the cap
+        self.rejected = 0  # requests answered with a failure, never forwarded
         self._relays = set()
         self._refusing = False
         self._session_ptr = pointer(session)
@@ -257,6 +271,10 @@ class AgentForwarder:
                                              deadline_after(self.idle_timeout))
                 if request is None:
                     break
+                if not _forwardable(request):
+                    self._refuse_request(request)
+                    self._write(channel, _AGENT_FAILURE)
+                    continue
                 if agent is None:
                     # Taken at the first complete request: a channel that never sends one
                     # holds nothing but its place under this connection's cap.
@@ -282,6 +300,15 @@ class AgentForwarder:
                 slots.release()
             if session_alive:
                 self._free(channel)
+
+    def _refuse_request(self, request):
+        kind = request[_LENGTH.size] if len(request) > _LENGTH.size else None
+        # Once per connection at WARNING: the remote host chooses how often to ask.
+        log = logger.debug if self.rejected else logger.warning
+        self.rejected += 1
+        log("[%s] agent forwarding: remote request %s refused (only identity "
+                       "listing, signing and extensions are forwarded)", self.host,
+                       _REQUEST_NAMES.get(kind, "of type %s" % kind))
 
     def _connect_agent(self):
         agent = gevent.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -343,6 +370,10 @@ class AgentForwarder:
         except (DeadlineExceeded, WaiterClosed):
             # libssh2 frees what is left of the channel with the session.
             pass
+
+
+def _forwardable(request):
+    return len(request) > _LENGTH.size and request[_LENGTH.size] in FORWARDED_REQUESTS
 
 
 def _recv_exact(sock, size):

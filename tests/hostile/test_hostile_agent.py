@@ -190,3 +190,37 @@ def test_local_agent_cap_is_per_process_not_per_thread():
         for _ in range(size):
             slots.release()
     assert slots.in_use == 0
+
+
+def test_remote_cannot_remove_or_add_keys_in_the_local_agent(sshd, user_key, unauthorized_key,
+                                                             local_agent, caplog):
+    def local_keys():
+        listing = subprocess.run(["ssh-add", "-l"], capture_output=True, text=True, timeout=10,
+                                 env=dict(os.environ, SSH_AUTH_SOCK=local_agent))
+        return listing.returncode, listing.stdout
+
+    before = local_keys()
+    assert before[0] == 0 and before[1].count("\n") == 1
+    client = _forwarding_client(sshd, user_key)
+    try:
+        with gevent.Timeout(20), caplog.at_level(logging.WARNING, logger="pssh.agent"):
+            # removing every key would break agent authentication for every other host
+            out = client.run_command("ssh-add -D; echo removed=$?")
+            assert list(out.stdout)[-1] == "removed=1"
+            # adding the remote's key would make the local agent offer it to other hosts
+            out = client.run_command(
+                "ssh-keygen -q -t ed25519 -N '' -f /tmp/pssh-hostile-$$ && "
+                "ssh-add /tmp/pssh-hostile-$$; echo added=$?; rm -f /tmp/pssh-hostile-$$*")
+            assert list(out.stdout)[-1] == "added=1"
+            # listing and signing still work
+            out = client.run_command("ssh-add -l")
+            assert len(list(out.stdout)) == 1
+            client.wait_finished(out)
+            assert out.exit_code == 0
+        assert local_keys() == before
+        assert client._agent_forwarder.rejected >= 2
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert any("remove all identities refused" in m for m in warnings), warnings
+        assert not any("add identity refused" in m for m in warnings)  # once per connection
+    finally:
+        client.close()
