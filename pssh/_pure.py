@@ -134,17 +134,21 @@ def _write_fd(fd, data):
         view = view[written:]
 
 
-def _upload(session, write, chunk, data, offset, wait, progress):
-    """The upload loop of SFTP and SCP: ``write(bytes) -> (rc, bytes written)``."""
+def _upload(session, write, chunk, fd, size, wait, progress):
+    """The upload loop of SFTP and SCP: the first ``size`` bytes of ``fd`` (read with pread,
+    as the native loops do: no mapping, so a file that shrinks meanwhile is a short read, not
+    SIGBUS) go to ``write(bytes) -> (rc, bytes written)``."""
     eagain = LIBSSH2_ERROR_EAGAIN
-    view = memoryview(data).cast("B")
-    total = len(view)
-    if offset < 0 or offset > total:
-        raise ValueError("offset out of range")
-    done = reported = offset
-    while done < total:
+    pread = _os.pread
+    done = reported = 0
+    while done < size:
+        # From ``done`` each time, a whole chunk: libssh2 skips what it has already queued
+        # (SFTP keeps requests in flight beyond ``done``) and needs the bytes after it.
+        data = pread(fd, min(chunk, size - done), done)
+        if not data:
+            return done
         try:
-            rc, written = write(bytes(view[done:done + chunk]))
+            rc, written = write(data)
         except SSH2Error as exc:
             return error_code(exc)
         # ssh2-python loops until EAGAIN and reports what was accepted before it.
@@ -153,21 +157,23 @@ def _upload(session, write, chunk, data, offset, wait, progress):
             reported = done
             progress(done)
         if rc == eagain or (rc >= 0 and written == 0):
-            if done < total:
+            if done < size:
                 wait(session.block_directions())
             continue
         if rc < 0:
             return rc
-    return total - offset
+    return done
 
 
-def sftp_write_file(session, handle, data, offset, wait, progress):
-    """Upload ``data[offset:]`` through the open SFTP ``handle``.
+def sftp_write_file(session, handle, fd, size, wait, progress):
+    """Upload the first ``size`` bytes of the local descriptor ``fd`` through the open SFTP
+    ``handle``.
 
-    Returns ``len(data) - offset`` or a negative libssh2 error code; ``wait(directions)`` on
-    EAGAIN; ``progress(bytes_done)`` at most every 1 MiB (never at the end: the caller does).
+    Returns the bytes written (``size``, or less if the file ended first: it shrank) or a
+    negative libssh2 error code; ``wait(directions)`` on EAGAIN; ``progress(bytes_done)`` at
+    most every 1 MiB (never at the end: the caller does). Local read errors raise OSError.
     """
-    return _upload(session, handle.write, _SFTP_WRITE_AHEAD, data, offset, wait, progress)
+    return _upload(session, handle.write, _SFTP_WRITE_AHEAD, fd, size, wait, progress)
 
 
 def sftp_read_file(session, handle, fd, wait, progress, buffer_size=_SFTP_READ_BUFFER):
@@ -199,10 +205,11 @@ def sftp_read_file(session, handle, fd, wait, progress, buffer_size=_SFTP_READ_B
             return rc
 
 
-def scp_send_file(session, channel, data, offset, wait, progress):
-    """Write ``data[offset:]`` to stream 0 of ``channel``; returns the count or an error code."""
+def scp_send_file(session, channel, fd, size, wait, progress):
+    """Write the first ``size`` bytes of ``fd`` to stream 0 of ``channel``; returns the count
+    (less than ``size`` if the file shrank) or an error code."""
     write_ex = channel.write_ex
-    return _upload(session, lambda chunk: write_ex(0, chunk), _SCP_WRITE_CHUNK, data, offset,
+    return _upload(session, lambda chunk: write_ex(0, chunk), _SCP_WRITE_CHUNK, fd, size,
                    wait, progress)
 
 

@@ -1,12 +1,13 @@
-# SCP file loops: scp_send_file() writes a buffer to an SCP upload channel,
-# scp_recv_file() copies exactly `size` bytes of an SCP download channel into
-# a local descriptor.  The SCP protocol bytes around the data (the trailing
-# status byte, acknowledgements) are handled by the caller.
+# SCP file loops: scp_send_file() writes a local file descriptor to an SCP
+# upload channel, scp_recv_file() copies exactly `size` bytes of an SCP
+# download channel into a local descriptor.  The SCP protocol bytes around
+# the data (the trailing status byte, acknowledgements) are handled by the
+# caller.
 #
-# Why: as in write.pxi, the data goes from the caller's buffer (an mmap
-# shared by every host of an upload) to libssh2 without copies or Python
-# calls per packet, and downloads go from libssh2 straight to the file
-# descriptor, with the GIL released around the crypto.
+# Why: the data goes from the file through one reusable buffer (pread, see
+# _SourceWindow in sftp.pxi) to libssh2 without Python calls per packet, and
+# downloads go from libssh2 straight to the file descriptor, with the GIL
+# released around the crypto.
 
 cdef enum:
     # Bytes per libssh2_channel_read_ex call of a download.  libssh2 widens
@@ -15,32 +16,33 @@ cdef enum:
     _SCP_READ_BUFFER = 2 * 1024 * 1024
 
 
-def scp_send_file(session, channel, data, Py_ssize_t offset, wait, progress):
-    """Write data[offset:] to stream 0 of `channel`.
+def scp_send_file(session, channel, int fd, long long size, wait, progress):
+    """Write the first `size` bytes of the local file descriptor `fd` (read
+    with pread) to stream 0 of `channel`.
 
     On EAGAIN (or a 0-byte write: remote window full) calls
-    wait(libssh2_session_block_directions()); progress(done_from_0) at most
-    every 1 MiB when not None.  Returns the number of bytes written
-    (len(data) - offset) or a negative libssh2 error code.
+    wait(libssh2_session_block_directions()); progress(done) at most every
+    1 MiB when not None.  Returns the number of bytes written: `size`, or
+    less if the file ended before (it shrank meanwhile), or a negative
+    libssh2 error code.  Local read errors raise OSError.
     """
     cdef void *sess = _session_ptr(session)
     cdef void *chan = _channel_ptr(channel)
-    cdef Py_buffer view
-    cdef const char *base
-    cdef Py_ssize_t total, done, reported
+    cdef _SourceWindow w
+    cdef long long done = 0, reported = 0
+    cdef Py_ssize_t chunk
     cdef ssize_t rc
-    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    if size <= 0:
+        return 0
+    _window_open(&w, fd, size, _SCP_WRITE_CHUNK)
     try:
-        base = <const char *>view.buf
-        total = view.len
-        if offset < 0 or offset > total:
-            raise ValueError("offset out of range")
-        done = offset
-        reported = offset
-        while done < total:
+        while done < size:
+            chunk = _window_at(&w, done, _SCP_WRITE_CHUNK)
+            if chunk == 0:
+                return done
             with nogil:
-                rc = _api.channel_write_ex(chan, 0, base + done,
-                                           <size_t>(total - done))
+                rc = _api.channel_write_ex(chan, 0, w.buf + (done - w.start),
+                                           <size_t>chunk)
             if rc > 0:
                 done += rc
                 if progress is not None and done - reported >= _PROGRESS_STEP:
@@ -50,9 +52,9 @@ def scp_send_file(session, channel, data, Py_ssize_t offset, wait, progress):
                 wait(_api.session_block_directions(sess))
             else:
                 return rc
-        return total - offset
+        return done
     finally:
-        PyBuffer_Release(&view)
+        free(w.buf)
 
 
 def scp_recv_file(session, channel, int fd, long long size, wait, progress):

@@ -1,17 +1,22 @@
-# SFTP file loops: sftp_write_file() uploads a buffer through an open remote
-# handle, sftp_read_file() downloads a remote handle into a local descriptor.
+# SFTP file loops: sftp_write_file() uploads a local file descriptor through
+# an open remote handle, sftp_read_file() downloads a remote handle into a
+# local descriptor.  Also the upload source window (_SourceWindow) that the
+# SCP upload loop shares.
 #
 # Why: libssh2 1.11 pipelines SFTP itself when it is given big buffers --
 # sftp_write splits a buffer into ~30 KB WRITE requests and keeps all of them
 # in flight, sftp_read asks for up to 4x the buffer ahead.  The pure loop has
-# to hand it Python bytes copies; here libssh2 reads the caller's buffer (an
-# mmap shared by every host of an upload) in place with the GIL released, and
-# downloads go straight from libssh2 into the local file descriptor.
+# to hand it Python bytes copies; here libssh2 reads one reusable C buffer,
+# filled with pread (GIL released), and downloads go straight from libssh2
+# into the local file descriptor.  Uploads do not map the file: a mapped file
+# that shrinks meanwhile raises SIGBUS; pread just returns less.
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from libc.errno cimport errno, EINTR, EAGAIN
 from libc.stdlib cimport malloc, free
-from posix.unistd cimport write as posix_write
+from libc.string cimport memmove
+from posix.types cimport off_t
+from posix.unistd cimport write as posix_write, pread as posix_pread
 
 cdef enum:
     # Bytes offered to one libssh2_sftp_write call: what libssh2 may keep in
@@ -24,6 +29,8 @@ cdef enum:
     _SFTP_READ_BUFFER = 2 * 1024 * 1024
     # Progress callbacks at most once per this many bytes.
     _PROGRESS_STEP = 1024 * 1024
+    # Bytes offered to one libssh2_channel_write_ex call of an SCP upload.
+    _SCP_WRITE_CHUNK = 1024 * 1024
 
 
 cdef int _write_fd(int fd, const char *buf, Py_ssize_t length) except -1:
@@ -46,35 +53,100 @@ cdef int _write_fd(int fd, const char *buf, Py_ssize_t length) except -1:
     return 0
 
 
-def sftp_write_file(session, handle, data, Py_ssize_t offset, wait, progress):
-    """Upload data[offset:] through the open SFTP `handle`.
+cdef struct _SourceWindow:
+    # File bytes [start, end) are in buf[0, end - start); end <= size.
+    int fd
+    char *buf
+    Py_ssize_t capacity
+    long long start
+    long long end
+    long long size
 
-    `data` is any C-contiguous buffer (bytes, mmap); it must not change while
-    the call runs.  On EAGAIN calls wait(libssh2_session_block_directions()).
-    Calls progress(bytes_done_from_0) at most every 1 MiB when progress is
-    not None.  Returns the number of bytes written (len(data) - offset) or
-    the negative libssh2 error code of the failed write.
+
+cdef int _window_open(_SourceWindow *w, int fd, long long size,
+                      Py_ssize_t chunk) except -1:
+    w.fd = fd
+    w.size = size
+    w.start = 0
+    w.end = 0
+    # Twice the chunk: a refill moves less than one chunk of unsent bytes to
+    # the front and reads at least one chunk behind them.
+    w.capacity = 2 * chunk
+    if size < w.capacity:
+        w.capacity = <Py_ssize_t>size if size > 0 else 1
+    w.buf = <char *>malloc(w.capacity)
+    if w.buf is NULL:
+        raise MemoryError()
+    return 0
+
+
+cdef Py_ssize_t _window_at(_SourceWindow *w, long long done,
+                           Py_ssize_t chunk) except -1:
+    """Make file bytes from `done` on available at w.buf + (done - w.start);
+    returns how many (at most `chunk`), 0 if the file ends before w.size (it
+    shrank).  Bytes before `done` are never needed again: libssh2 copies what
+    it accepts.  Read errors raise OSError."""
+    cdef long long want = w.size - done
+    cdef Py_ssize_t keep
+    cdef long long room
+    cdef ssize_t rc
+    cdef int err = 0
+    if want > chunk:
+        want = chunk
+    if w.end - done >= want:
+        return <Py_ssize_t>want
+    keep = <Py_ssize_t>(w.end - done) if w.end > done else 0
+    if keep:
+        memmove(w.buf, w.buf + (done - w.start), keep)
+    w.start = done
+    w.end = done + keep
+    while w.end < w.size and w.end - w.start < w.capacity:
+        room = w.capacity - (w.end - w.start)
+        if room > w.size - w.end:
+            room = w.size - w.end
+        with nogil:
+            rc = posix_pread(w.fd, w.buf + (w.end - w.start), <size_t>room,
+                             <off_t>w.end)
+            if rc < 0:
+                err = errno
+        if rc < 0:
+            if err == EINTR:
+                continue
+            raise OSError(err, os.strerror(err))
+        if rc == 0:
+            break
+        w.end += rc
+    if w.end - done < want:
+        want = w.end - done
+    return <Py_ssize_t>want
+
+
+def sftp_write_file(session, handle, int fd, long long size, wait, progress):
+    """Upload the first `size` bytes of the local file descriptor `fd` (read
+    with pread, its position untouched) through the open SFTP `handle`.
+
+    On EAGAIN calls wait(libssh2_session_block_directions()).  Calls
+    progress(bytes_done) at most every 1 MiB when progress is not None.
+    Returns the number of bytes written: `size`, or less if the file ended
+    before (it shrank meanwhile), or the negative libssh2 error code of the
+    failed write.  Local read errors raise OSError.
     """
     cdef void *sess = _session_ptr(session)
     cdef void *h = _sftp_handle_ptr(handle)
-    cdef Py_buffer view
-    cdef const char *base
-    cdef Py_ssize_t total, done, chunk, reported
+    cdef _SourceWindow w
+    cdef long long done = 0, reported = 0
+    cdef Py_ssize_t chunk
     cdef ssize_t rc
-    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    if size <= 0:
+        return 0
+    _window_open(&w, fd, size, _SFTP_WRITE_AHEAD)
     try:
-        base = <const char *>view.buf
-        total = view.len
-        if offset < 0 or offset > total:
-            raise ValueError("offset out of range")
-        done = offset
-        reported = offset
-        while done < total:
-            chunk = total - done
-            if chunk > _SFTP_WRITE_AHEAD:
-                chunk = _SFTP_WRITE_AHEAD
+        while done < size:
+            chunk = _window_at(&w, done, _SFTP_WRITE_AHEAD)
+            if chunk == 0:
+                return done
             with nogil:
-                rc = _api.sftp_write(h, base + done, <size_t>chunk)
+                rc = _api.sftp_write(h, w.buf + (done - w.start), <size_t>chunk)
             if rc > 0:
                 done += rc
                 if progress is not None and done - reported >= _PROGRESS_STEP:
@@ -84,9 +156,9 @@ def sftp_write_file(session, handle, data, Py_ssize_t offset, wait, progress):
                 wait(_api.session_block_directions(sess))
             else:
                 return rc
-        return total - offset
+        return done
     finally:
-        PyBuffer_Release(&view)
+        free(w.buf)
 
 
 def sftp_read_file(session, handle, int fd, wait, progress,

@@ -188,7 +188,7 @@ def test_one_file_to_many_hosts_shares_one_mapping(farm_client, scratch, monkeyp
 
     def counting(path):
         source = real(path)
-        opened.append(id(source.data))
+        opened.append(id(source))
         return source
 
     import pssh._sftp
@@ -199,7 +199,7 @@ def test_one_file_to_many_hosts_shares_one_mapping(farm_client, scratch, monkeyp
     join(farm_client.copy_file(src, os.path.join(scratch, "m%(i)s.bin"),
                                copy_args=[{"i": i} for i in range(n)]))
     assert len(opened) == n
-    assert set(opened) == {id(keep.data)}
+    assert set(opened) == {id(keep)}
     digest = hashlib.sha256(data).hexdigest()
     for i in range(n):
         with open(os.path.join(scratch, "m%d.bin" % i), "rb") as fh:
