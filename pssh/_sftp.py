@@ -294,16 +294,15 @@ class Ops:
     def _write_file(self, sftp, handle, source, remote_file, report):
         with _OpenHandle(self, sftp, handle, "Uploading", remote_file) as opened:
             try:
-                rc = backend.sftp_write_file(self.session, handle, source.data, 0,
+                rc = backend.sftp_write_file(self.session, handle, source.fd, source.size,
                                              self.data_wait(), report)
+            except OSError as exc:
+                raise _local_error(exc, self.host, source.path) from None
             finally:
                 self.settle()
             if rc < 0:
                 raise self._data_failure(sftp, rc)
-            if rc != source.size:
-                raise SFTPIOError("Short write uploading %s to host %s: %s of %s bytes",
-                                  remote_file, self.host, rc, source.size, host=self.host,
-                                  port=self.port, path=remote_file)
+            source.check_sent(rc, SFTPIOError, self.host, self.port, remote_file)
             attrs = SFTPAttributes()
             attrs.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS
             attrs.permissions = source.mode & 0o777
