@@ -6,10 +6,18 @@ answers with ``\\0`` or an error line (a full disk or a failed write is reported
 a download the remote status byte is read and acknowledged. Then EOF, channel close, and the
 remote ``scp``'s exit status must be 0. Any other outcome raises :class:`SCPError` naming the
 host and the path.
+
+Everything the remote ``scp`` sends is untrusted. libssh2 parses the ``C``/``T`` header lines
+(bounded, malformed ones fail the call); the size it reports is checked here. After the last
+status byte a real ``scp`` prints at most an error message: up to 64 KiB of such trailing output
+(stdout and stderr together) is read and its first 4 KiB kept for the error message or the
+debug log; trailing output alone is not an error (as with OpenSSH's ``scp``), more than 64 KiB
+is, and so is a remote ``scp`` still not done ``timeout`` seconds after the transfer.
 """
 import logging
 import os
 import posixpath
+from time import monotonic
 
 from ssh2.exceptions import SSH2Error
 
@@ -22,6 +30,16 @@ from pssh.exceptions import SCPError, SessionError, SFTPError
 logger = logging.getLogger("pssh.transfer")
 
 _ERRORS = (Failed, DeadlineExceeded, WaiterClosed)
+# What the remote scp may print after the transfer, and how much of it is kept for messages.
+TRAILING_LIMIT = 64 * 1024
+TRAILING_KEPT = 4096
+_DRAIN_READ = 16384
+# Sizes libssh2 can report (its parser uses a signed 64-bit value).
+_MAX_SIZE = 2 ** 63 - 1
+
+
+class _TrailingOutput(Exception):
+    """The remote scp said too much, or took too long, after the transfer."""
 
 
 def _read_exact(ops, channel, size, stream_id=0):
@@ -67,23 +85,73 @@ def _write(ops, channel, data):
 
 
 def _finish(ops, channel):
-    """EOF, wait for the remote EOF, close; returns (exit status, remote output text)."""
+    """EOF, read what the remote scp still prints until its EOF (bounded, see the module
+    docstring), close; returns (exit status, remote output text)."""
     ops.call(channel.send_eof)
-    out, err = bytearray(), bytearray()
-    try:
-        rc = backend.pump_channel(ops.session, channel, out, err, ops.data_wait(), _noop)
-    finally:
-        ops.settle()
-    if rc < 0:
-        raise Failed(rc)
+    kept = _drain(ops, channel)
     ops.call(channel.close)
     ops.call(channel.wait_closed)
-    text = (bytes(out).lstrip(b"\x00\x01\x02") + bytes(err)).decode("utf-8", "replace").strip()
+    text = bytes(kept).lstrip(b"\x00\x01\x02").decode("utf-8", "replace").strip()
     return channel.get_exit_status(), text
 
 
-def _noop():
-    pass
+def _drain(ops, channel):
+    """Stdout and stderr of ``channel`` until the remote EOF; returns the first
+    ``TRAILING_KEPT`` bytes. Raises :class:`_TrailingOutput` past ``TRAILING_LIMIT`` bytes or
+    the client's ``timeout`` (from now, in total: a slow endless stream ends too)."""
+    session, waiter = ops.session, ops.waiter
+    deadline = ops.deadline()
+    kept = bytearray()
+    seen = 0
+    rechecked = False
+    try:
+        while True:
+            codes = []
+            for stream_id in (0, 1):
+                try:
+                    rc, chunk = channel.read_ex(_DRAIN_READ, stream_id)
+                except SSH2Error as exc:
+                    raise Failed(_code(exc), None, exc) from None
+                if rc > 0:
+                    seen += rc
+                    if len(kept) < TRAILING_KEPT:
+                        kept += chunk[:TRAILING_KEPT - len(kept)]
+                    if seen > TRAILING_LIMIT:
+                        raise _TrailingOutput("printed more than %d bytes after the transfer"
+                                              % TRAILING_LIMIT, kept)
+                elif rc < 0 and rc != EAGAIN:
+                    raise Failed(rc)
+                codes.append(rc)
+            if deadline is not None and monotonic() > deadline:
+                raise _TrailingOutput(_late(ops), kept)
+            if codes[0] > 0 or codes[1] > 0:
+                rechecked = False
+                continue
+            if codes == [0, 0] and channel.eof():
+                return kept
+            # As in the backends' pump: a read can queue the other stream's packets (or EOF).
+            if not rechecked and (channel.poll_channel_read(1) or channel.eof()):
+                rechecked = True
+                continue
+            rechecked = False
+            try:
+                waiter.wait(session.block_directions(), deadline)
+            except DeadlineExceeded:
+                raise _TrailingOutput(_late(ops), kept) from None
+    finally:
+        ops.settle()
+
+
+def _late(ops):
+    return "was still running %s s after the transfer" % (ops.client.timeout,)
+
+
+def _trailing_error(ops, what, path, exc):
+    message, kept = exc.args
+    text = bytes(kept).decode("utf-8", "replace").strip()
+    return SCPError("%s of %s on host %s failed - the remote scp %s%s", what, path, ops.host,
+                    message, ": " + text[:200] if text else "", host=ops.host, port=ops.port,
+                    path=path)
 
 
 def _close_quietly(ops, channel, why, drain):
@@ -93,13 +161,15 @@ def _close_quietly(ops, channel, why, drain):
     the file is not read, at most a window of it arrives)."""
     if session_broken(why):
         return
+    if isinstance(why, _TrailingOutput):
+        drain = False
     try:
         if drain:
             _finish(ops, channel)
         else:
             ops.call(channel.close)
             ops.call(channel.wait_closed)
-    except (Failed, DeadlineExceeded, WaiterClosed, SessionError):
+    except (Failed, DeadlineExceeded, WaiterClosed, SessionError, _TrailingOutput):
         pass
 
 
@@ -144,15 +214,16 @@ def send(ops, local_file, remote_file, progress=None, sftp_session=None, mkdir_p
     report = _reporter(progress, host, remote_file, total)
     try:
         try:
-            rc = backend.scp_send_file(ops.session, channel, source.data, 0, ops.data_wait(),
+            rc = backend.scp_send_file(ops.session, channel, source.fd, total, ops.data_wait(),
                                        report)
+        except OSError as exc:
+            raise _local_error(exc, host, local_file) from None
         finally:
             ops.settle()
         if rc < 0:
             raise Failed(rc)
-        if rc != total:
-            raise SCPError("Short write uploading %s to host %s: %s of %s bytes", remote_file,
-                           host, rc, total, host=host, port=ops.port, path=remote_file)
+        # Before the final status byte: a changed file must not be confirmed to the remote.
+        source.check_sent(rc, SCPError, host, ops.port, remote_file)
         _write(ops, channel, b"\x00")
         status = _read_exact(ops, channel, 1)
         if status != b"\x00":
@@ -164,15 +235,18 @@ def send(ops, local_file, remote_file, progress=None, sftp_session=None, mkdir_p
             raise SCPError("SCP upload of %s to host %s failed - remote scp exited with %s%s",
                            remote_file, host, code, ": " + text if text else "", host=host,
                            port=ops.port, path=remote_file)
+        if text:
+            logger.debug("[%s] remote scp said after uploading %s: %s", host, remote_file, text)
+    except _TrailingOutput as exc:
+        _close_quietly(ops, channel, exc, True)
+        raise _trailing_error(ops, "SCP upload", remote_file, exc) from None
     except _ERRORS as failure:
         _close_quietly(ops, channel, failure, True)
         raise _scp_error(ops, "SCP upload", remote_file, failure) from None
     except BaseException as exc:
         _close_quietly(ops, channel, exc, True)
         raise
-    if source.changed():
-        raise SCPError("Local file %s changed while it was uploaded to host %s:%s", local_file,
-                       host, remote_file, host=host, port=ops.port, path=local_file)
+    source.check_sent(total, SCPError, host, ops.port, remote_file)
     if progress is not None:
         progress(host, remote_file, total, total)
     logger.info("Copied local file %s to remote destination %s:%s", local_file, host,
@@ -207,6 +281,10 @@ def recv(ops, remote_file, local_file, progress=None, encoding="utf-8"):
     size = info.st_size
     report = _reporter(progress, host, remote_file, size)
     try:
+        if not 0 <= size <= _MAX_SIZE:
+            raise SCPError("SCP download of %s from host %s failed - invalid file size %s "
+                           "from the remote scp", remote_file, host, size, host=host,
+                           port=ops.port, path=remote_file)
         try:
             target = TempTarget(local_file)
         except OSError as exc:
@@ -237,7 +315,13 @@ def recv(ops, remote_file, local_file, progress=None, encoding="utf-8"):
                                "with %s%s", remote_file, host, code,
                                ": " + text if text else "", host=host, port=ops.port,
                                path=remote_file)
+            if text:
+                logger.debug("[%s] remote scp said after sending %s: %s", host, remote_file,
+                             text)
             target.commit(info.st_mode, (info.st_atime, info.st_mtime))
+    except _TrailingOutput as exc:
+        _close_quietly(ops, channel, exc, False)
+        raise _trailing_error(ops, "SCP download", remote_file, exc) from None
     except _ERRORS as failure:
         _close_quietly(ops, channel, failure, False)
         raise _scp_error(ops, "SCP download", remote_file, failure) from None
