@@ -22,7 +22,8 @@ Policies (``host_key_policy=`` on the clients and on ``HostConfig``):
     A host whose key is known and now differs is refused; an unknown host is
     accepted without writing anything (logged at INFO).
 ``"strict"``
-    Unknown and changed keys are refused.
+    Unknown and changed keys are refused, and so is every host while a known_hosts file
+    exists but cannot be read.
 ``"accept-new"``
     Unknown keys are accepted and appended to the first known_hosts file;
     changed keys are refused.
@@ -161,6 +162,7 @@ REVOKED = "revoked"
 CERT_AUTHORITY = "cert-authority"
 _CA_UNUSED = "libssh2 cannot negotiate certificate host keys"
 _WARNED_AUTHORITIES = set()
+_WARNED_UNREADABLE = set()
 
 
 def _compile_pattern(pattern):
@@ -174,9 +176,11 @@ def _compile_pattern(pattern):
 class KnownHostsFile:
     """The parsed content of one known_hosts file (see :func:`load_known_hosts`)."""
 
-    def __init__(self, path, text="", stat_key=None):
+    def __init__(self, path, text="", stat_key=None, unreadable=None):
         self.path = path
         self.stat_key = stat_key
+        # Why the file exists but could not be read (None: read, or absent).
+        self.unreadable = unreadable
         self.entries = []
         self._plain = {}      # exact lower-case name -> [entry]
         self._patterned = []  # (positive matchers, negative matchers, entry)
@@ -330,15 +334,19 @@ _FILES = {}
 def load_known_hosts(path):
     """The parsed :class:`KnownHostsFile` at ``path``, cached by (path, mtime, size).
 
-    A missing or unreadable file is an empty one.
+    A missing file is an empty one. A file that exists but cannot be read (permissions, a
+    directory in its place) is empty too, with the reason in ``unreadable``; it is not
+    cached, so it is read as soon as it can be.
     """
     try:
         stat = os.stat(path)
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
         parsed = _FILES.get(path)
         if parsed is None or parsed.stat_key is not None:
             parsed = _FILES[path] = KnownHostsFile(path)
         return parsed
+    except OSError as exc:
+        return KnownHostsFile(path, unreadable=exc.strerror or str(exc))
     stat_key = (stat.st_mtime_ns, stat.st_size)
     parsed = _FILES.get(path)
     if parsed is not None and parsed.stat_key == stat_key:
@@ -347,8 +355,7 @@ def load_known_hosts(path):
         with open(path, encoding="utf-8", errors="replace") as known:
             text = known.read()
     except OSError as exc:
-        logger.debug("cannot read known_hosts file %s: %s", path, exc)
-        return KnownHostsFile(path)
+        return KnownHostsFile(path, unreadable=exc.strerror or str(exc))
     parsed = KnownHostsFile(path, text, stat_key)
     _FILES[path] = parsed
     return parsed
@@ -373,7 +380,7 @@ class HostKeyCheck:
     """
 
     __slots__ = ("host", "port", "policy", "files", "name", "keys", "revoked", "authorities",
-                 "_complete")
+                 "unreadable", "_complete")
 
     def __init__(self, host, port, policy, files, alias=None):
         self.host = host
@@ -383,6 +390,8 @@ class HostKeyCheck:
         # OpenSSH's HostKeyAlias: looked up and recorded as given, without a port.
         self.name = alias or lookup_name(host, port)
         self._gather()
+        if self.unreadable:
+            self._report_unreadable()
 
     def _gather(self, hashed=False):
         # Hashed lines cost an HMAC each: they are searched only when the plain and
@@ -391,9 +400,12 @@ class HostKeyCheck:
         keys = []
         revoked = []
         authorities = []
+        unreadable = []
         complete = True
         for path in self.files:
             parsed = load_known_hosts(path)
+            if parsed.unreadable:
+                unreadable.append((path, parsed.unreadable))
             found = parsed.match_unhashed(self.name)
             if hashed:
                 found += parsed.match_hashed(self.name)
@@ -405,9 +417,31 @@ class HostKeyCheck:
         self.keys = keys
         self.revoked = revoked
         self.authorities = authorities
+        self.unreadable = unreadable
         self._complete = complete
         if not keys and not complete:
             self._gather(hashed=True)
+
+    def _report_unreadable(self):
+        # A file that cannot be read may hold this host's key or a @revoked line for the key
+        # it will offer: "strict" cannot vouch for the host; the other policies go on as if
+        # the file were empty, saying so once per file (later hosts at DEBUG).
+        described = ", ".join("%s (%s)" % pair for pair in self.unreadable)
+        if self.policy == STRICT:
+            exc = HostKeyError("Host key verification failed for host %s:%s - known_hosts file "
+                               "%s cannot be read; policy 'strict' refuses to connect",
+                               self.host, self.port, described, host=self.host, port=self.port)
+            exc.reason = "unreadable"
+            exc.fingerprint = exc.key_type = None
+            exc.known_fingerprints = []
+            exc.locations = [path for path, _ in self.unreadable]
+            raise exc
+        new = [path for path, _ in self.unreadable if path not in _WARNED_UNREADABLE]
+        _WARNED_UNREADABLE.update(new)
+        log = logger.warning if new else logger.debug
+        log("[%s] known_hosts file %s cannot be read: checked as if empty under policy %r%s",
+            self.host, described, self.policy,
+            "; other hosts are logged at DEBUG" if new else "")
 
     def hostkey_methods(self):
         """Host key algorithm preference (a comma list) putting known types first, or None.
