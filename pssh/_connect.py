@@ -20,7 +20,7 @@ from ssh2.session import (
     LIBSSH2_METHOD_HOSTKEY, Session)
 
 from pssh import hostkeys
-from pssh._backend import enable_gcm_batching_once
+from pssh._backend import offered_ciphers
 from pssh._hub import WRITE, DeadlineExceeded, SocketWaiter
 from pssh.exceptions import (
     AuthenticationError, ConnectionError, ConnectionRefusedError, HandshakeError,
@@ -158,11 +158,11 @@ def _call(session, waiter, func, args, deadline):
 
 
 def handshake(host, port, sock, waiter, compress, deadline, hostkey_methods=None):
-    enable_gcm_batching_once()
+    ciphers = offered_ciphers(CIPHERS)  # AES-GCM only behind its length guard
     session = Session()
     session.set_blocking(False)
-    session.method_pref(LIBSSH2_METHOD_CRYPT_CS, CIPHERS)
-    session.method_pref(LIBSSH2_METHOD_CRYPT_SC, CIPHERS)
+    session.method_pref(LIBSSH2_METHOD_CRYPT_CS, ciphers)
+    session.method_pref(LIBSSH2_METHOD_CRYPT_SC, ciphers)
     if hostkey_methods:  # known key types first (see pssh.hostkeys)
         session.method_pref(LIBSSH2_METHOD_HOSTKEY, hostkey_methods)
     if compress:

@@ -1,13 +1,26 @@
-# AES-GCM encryption of whole packets in libssh2 (opt-out: PSSH_NO_GCM_BATCH=1).
+# pssh's wrapper around libssh2's AES-GCM crypt function: a length guard,
+# always on, and whole-packet batching, on unless opted out.
 #
-# Why: libssh2 1.11's transport layer encrypts every outgoing packet in
-# 16-byte steps, one crypt() call -- and one EVP_Cipher call -- per block
-# ("some crypto back-ends ... cannot [encrypt in one call]").  For AES-GCM
-# that is ~2000 OpenSSL calls per 32 KB packet, and OpenSSL cannot use its
-# stitched AES-NI+GHASH code on 16-byte inputs: about half of the client CPU
-# of an upload.  OpenSSL's GCM takes a whole packet in one call.
+# Guard (why): the libssh2 1.11.1 in the ssh2-python wheel is built with
+# asserts on.  AES-GCM sends the packet length in clear (it is the AAD), so
+# a man in the middle can rewrite it before any host-key or MAC check: a
+# length of 11 leaves a 15-byte final call, below the 16-byte tag, and
+# `assert(cryptlen >= 0)` in libssh2's OpenSSL glue aborts the whole process.
+# The wrapper sees every decryption call first and fails the ones no honest
+# peer sends -- a first block whose clear length is not a multiple of 16
+# between the minimum packet and libssh2's bound, a final call shorter than
+# the tag -- so libssh2 fails that connection with LIBSSH2_ERROR_DECRYPT and
+# no assert is reached.  The guard is installed whatever the batching
+# settings (PSSH_NO_GCM_BATCH=1 turns batching off, not the guard).
 #
-# What: enable_gcm_batching() replaces the `crypt` function pointer of
+# Batching (why): libssh2 1.11's transport layer encrypts every outgoing
+# packet in 16-byte steps, one crypt() call -- and one EVP_Cipher call -- per
+# block ("some crypto back-ends ... cannot [encrypt in one call]").  For
+# AES-GCM that is ~2000 OpenSSL calls per 32 KB packet, and OpenSSL cannot
+# use its stitched AES-NI+GHASH code on 16-byte inputs: about half of the
+# client CPU of an upload.  OpenSSL's GCM takes a whole packet in one call.
+#
+# What: install_gcm_wrapper() replaces the `crypt` function pointer of
 # libssh2's two AES-GCM method descriptors (aes128-gcm, aes256-gcm) with
 # _gcm_crypt below.  For encryption, the packet's first call encrypts the
 # whole packet at once (same IV step, same AAD, same bytes as libssh2's own
@@ -18,19 +31,23 @@
 # decrypts the whole run (its length recomputed from libssh2 1.11.1's packet
 # state, which is located through the outbuf address seen when encrypting,
 # and validated field by field), the others return at once.  First-block
-# and last-block (tag) calls always go to libssh2's function
-# (PSSH_NO_GCM_DECRYPT_BATCH=1 turns off the decryption part alone).
+# and last-block (tag) calls always go to libssh2's function, after the
+# guard (PSSH_NO_GCM_DECRYPT_BATCH=1 turns off the decryption part alone).
 #
 # Safety: the descriptors are found by an exact signature (name string,
 # block/IV/key/tag sizes, flags, NULL get_len, algo == the EVP_aes_*_gcm that
 # libssh2's libcrypto exports), never by offsets into libssh2's private
 # structs; before anything is patched, a self-test encrypts sample packets
 # with libssh2's function and with ours and requires identical ciphertext
-# and tags.  Any mismatch leaves libssh2 untouched.  A wrong result could
-# not go unnoticed anyway: GCM authenticates every packet, so the server
-# would drop the connection ("corrupted MAC") rather than accept bad data.
+# and tags.  Any mismatch leaves libssh2 untouched (and pssh then stops
+# offering AES-GCM, see pssh/_backend.py).  A wrong result could not go
+# unnoticed anyway: GCM authenticates every packet, so the server would drop
+# the connection ("corrupted MAC") rather than accept bad data.  Installing
+# is serialised by a process-wide mutex: two threads connecting for the first
+# time must not both patch, or the second would record the wrapper as
+# libssh2's function and the wrapper would call itself forever.
 
-from libc.string cimport memcmp, memcpy, strcmp
+from libc.string cimport memcmp, memcpy, memset, strcmp
 from libc.stdint cimport uintptr_t
 
 cdef extern from *:
@@ -38,6 +55,9 @@ cdef extern from *:
     #include <sys/mman.h>
     #include <unistd.h>
     #include <arpa/inet.h>
+    #include <pthread.h>
+    /* Serialises install_gcm_wrapper() across threads (see above). */
+    static pthread_mutex_t pssh_gcm_install_lock = PTHREAD_MUTEX_INITIALIZER;
     /* Per-thread: the packet whose encryption was done in one call.  A
        packet's crypt() calls all happen in one thread, in order, within one
        _libssh2_transport_send call. */
@@ -64,6 +84,11 @@ cdef extern from *:
     int PROT_READ
     int PROT_WRITE
     unsigned int ntohl(unsigned int) nogil
+    ctypedef struct pthread_mutex_t:
+        pass
+    pthread_mutex_t pssh_gcm_install_lock
+    int pthread_mutex_lock(pthread_mutex_t *m) nogil
+    int pthread_mutex_unlock(pthread_mutex_t *m) nogil
 
 ctypedef int (*crypt_f)(void *session, unsigned int seqno,
                         unsigned char *block, size_t blocksize,
@@ -109,6 +134,15 @@ cdef enum:
     _EVP_CTRL_GCM_IV_GEN = 0x13
     _EVP_CTRL_AEAD_SET_IV_FIXED = 0x12
     _MAX_PACKET = 256 * 1024
+    _GCM_BLOCK = 16
+    _GCM_TAG = 16
+    # Smallest honest packet: padding length byte, one payload byte and at
+    # least 4 padding bytes, rounded up to the block.
+    _GCM_MIN_PACKET = 16
+    # libssh2 1.11.1 LIBSSH2_PACKET_MAXPAYLOAD: bound on length - 1 + tag.
+    _LIBSSH2_MAX_PAYLOAD = 40000
+    # _libssh2_cipher_crypt's stack buffer (EVP_MAX_BLOCK_LENGTH).
+    _LIBSSH2_CRYPT_BUF = 32
 
 cdef inline unsigned int htonl_(unsigned int v) noexcept nogil:
     return ntohl(v)
@@ -125,7 +159,37 @@ cdef enum:
     _OFF_TOTAL_NUM = 35040
     _OFF_OUTBUF = 35064
 
+cdef bint _encrypt_batching = False
 cdef bint _decrypt_batching = False
+
+
+cdef inline int _guard_gcm_decrypt(unsigned char *block, size_t blocksize,
+                                   int firstlast) noexcept nogil:
+    """The guard: 0 when the call may go on; 1 to fail it; 2 when the call
+    is answered already (an invalid first block).
+
+    A first block holds the clear 4-byte length (the AAD) and 12 encrypted
+    bytes; a final call holds the last encrypted bytes and the 16-byte tag.
+    A failed crypt() call makes libssh2 1.11 free its packet payload pointer,
+    which at a first block still points at the previous packet (owned by
+    the packet queue: a double free).  So an invalid first block is not
+    failed: its length field is zeroed and the call succeeds, and libssh2
+    rejects the zero length (LIBSSH2_ERROR_DECRYPT) before allocating
+    anything.  A final call fails normally (its payload is the current one).
+    """
+    cdef unsigned int plen
+    if firstlast & _FIRST_BLOCK:
+        memcpy(&plen, block, 4)
+        plen = ntohl(plen)
+        if blocksize != _GCM_BLOCK or plen % _GCM_BLOCK or \
+                plen < _GCM_MIN_PACKET or \
+                plen - 1 + _GCM_TAG > _LIBSSH2_MAX_PAYLOAD:
+            memset(block, 0, 4)
+            return 2
+    if firstlast & _LAST_BLOCK:
+        if blocksize < _GCM_TAG or blocksize > _LIBSSH2_CRYPT_BUF:
+            return 1
+    return 0
 
 
 cdef inline void _remember_packet(void *session, unsigned char *p) noexcept nogil:
@@ -217,6 +281,10 @@ cdef int _gcm_crypt(void *session, unsigned int seqno, unsigned char *block,
     cdef char lastiv[1]
     cdef int rc
     if not cctx.encrypt:
+        rc = _guard_gcm_decrypt(block, blocksize, firstlast)
+        if rc:
+            pssh_gcm_batch_ctx = NULL
+            return rc & 1               # 1: libssh2 fails the read
         if firstlast == _MIDDLE_BLOCK and _decrypt_batching:
             if pssh_gcm_batch_ctx == cctx.h and \
                     block > pssh_gcm_batch_start and \
@@ -237,7 +305,8 @@ cdef int _gcm_crypt(void *session, unsigned int seqno, unsigned char *block,
         pssh_gcm_batch_ctx = NULL
         memcpy(&plen, block, 4)
         plen = ntohl(plen)
-        if blocksize != 16 or plen < 12 or plen > _MAX_PACKET:
+        if not _encrypt_batching or blocksize != 16 or plen < 12 or \
+                plen > _MAX_PACKET:
             return _orig_crypt(session, seqno, block, blocksize, abstract,
                                firstlast)
         # As _libssh2_cipher_crypt's first block: next IV, the length as
@@ -387,23 +456,54 @@ cdef int _patch(crypt_method *m) except -1:
     return 0
 
 
-def enable_gcm_batching():
-    """Make libssh2 encrypt AES-GCM packets in one OpenSSL call each.
+def _batching_wanted(name):
+    return os.environ.get(name, "") in ("", "0")
 
-    Idempotent; returns True when active, else a string saying why not
-    (nothing was changed then).  See src/gcm.pxi.
+
+def install_gcm_wrapper():
+    """Install pssh's AES-GCM crypt wrapper in libssh2: the length guard
+    always, whole-packet batching unless PSSH_NO_GCM_BATCH=1.
+
+    Idempotent and thread-safe; returns True when the wrapper (hence the
+    guard) is in place, else a string saying why not (nothing was changed
+    then).  See src/gcm.pxi.
     """
-    global _gcm_state, _orig_crypt, _evp_cipher, _evp_ctrl, _decrypt_batching
+    if _gcm_state is not None:          # set once, under the lock
+        return _gcm_state
+    with nogil:                         # the holder may need the GIL
+        pthread_mutex_lock(&pssh_gcm_install_lock)
+    try:
+        if _gcm_state is None:
+            _install_locked()
+        return _gcm_state
+    finally:
+        pthread_mutex_unlock(&pssh_gcm_install_lock)
+
+
+def enable_gcm_batching():
+    """Former name of install_gcm_wrapper() (same result)."""
+    return install_gcm_wrapper()
+
+
+def gcm_wrapper_state():
+    """What the wrapper does in this process: a dict with ``guard``,
+    ``encrypt_batching``, ``decrypt_batching`` (bools) and ``reason`` (why
+    the guard is not installed, or None)."""
+    installed = _gcm_state is True
+    return {"guard": installed,
+            "encrypt_batching": installed and bool(_encrypt_batching),
+            "decrypt_batching": installed and bool(_decrypt_batching),
+            "reason": None if installed or _gcm_state is None else _gcm_state}
+
+
+cdef _install_locked():
+    global _gcm_state, _orig_crypt, _evp_cipher, _evp_ctrl
+    global _encrypt_batching, _decrypt_batching
     cdef void *lib
     cdef evp_cipher_f aes128
     cdef evp_cipher_f aes256
     cdef crypt_method *m128
     cdef crypt_method *m256
-    if _gcm_state is not None:
-        return _gcm_state
-    if os.environ.get("PSSH_NO_GCM_BATCH", "") not in ("", "0"):
-        _gcm_state = "disabled by PSSH_NO_GCM_BATCH"
-        return _gcm_state
     try:
         lib = dlopen(os.fsencode(ssh2.session.__file__), RTLD_NOW | RTLD_NOLOAD)
         if lib == NULL:
@@ -423,18 +523,26 @@ def enable_gcm_batching():
         m256 = _find_method(regions, b"aes256-gcm@openssh.com", 32, aes256)
         if m128 == NULL or m256 == NULL or m128.crypt != m256.crypt:
             raise RuntimeError("libssh2's AES-GCM descriptors not recognised")
+        if m128.crypt == _gcm_crypt:
+            # Ours already (this module state was lost, the patch was not):
+            # libssh2's own function is unknown now, so do not record it.
+            if _orig_crypt == NULL:
+                raise RuntimeError("wrapper installed but libssh2's function unknown")
+            _gcm_state = True
+            return
         _orig_crypt = m128.crypt
+        _encrypt_batching = _batching_wanted("PSSH_NO_GCM_BATCH")
         _self_test(aes128, lib, _orig_crypt)
         _self_test(aes256, lib, _orig_crypt)
         _patch(m128)
         _patch(m256)
-        # Decryption needs libssh2's packet state, whose layout is known
-        # for this version only.
-        _decrypt_batching = (_info.get("libssh2_version") == "1.11.1" and
-                             os.environ.get("PSSH_NO_GCM_DECRYPT_BATCH", "")
-                             in ("", "0"))
+        # Decryption batching needs libssh2's packet state, whose layout is
+        # known for this version only.
+        _decrypt_batching = (_encrypt_batching and
+                             _info.get("libssh2_version") == "1.11.1" and
+                             _batching_wanted("PSSH_NO_GCM_DECRYPT_BATCH"))
     except Exception as exc:  # noqa: BLE001 - reported, libssh2 left as it was
-        _gcm_state = "not enabled: %s" % (exc,)
-        return _gcm_state
+        _encrypt_batching = False
+        _gcm_state = "not installed: %s" % (exc,)
+        return
     _gcm_state = True
-    return True
