@@ -232,31 +232,6 @@ class Ops:
         except (Failed, DeadlineExceeded, WaiterClosed) as failure:
             raise self.wrap(SFTPIOError, "Creating directory", path, failure) from None
 
-    def listdir(self, sftp, path, encoding="utf-8"):
-        """[(name, attrs)] of remote directory ``path`` without '.' and '..'."""
-        try:
-            handle = self.call(sftp.opendir, encode_path(path, encoding), sftp=sftp)
-            entries = []
-            try:
-                for rc, name, attrs in handle.readdir():
-                    if rc == EAGAIN:
-                        self.waiter.wait(self.session.block_directions(), self.deadline())
-                        continue
-                    if rc <= 0:
-                        break
-                    if name in (b".", b".."):
-                        continue
-                    entries.append((name.decode(encoding, "surrogateescape"), attrs))
-            finally:
-                self.settle()
-                self.call(handle.close, sftp=sftp)
-            return entries
-        except (Failed, DeadlineExceeded, WaiterClosed) as failure:
-            raise self.wrap(SFTPIOError, "Listing directory", path, failure) from None
-        except SSH2Error as exc:
-            raise self.wrap(SFTPIOError, "Listing directory", path,
-                            Failed(_code_of(exc), None, exc)) from None
-
     # -- files -------------------------------------------------------------------------------
 
     def upload(self, sftp, local_file, remote_file, progress=None, mkdir_parents=True):

@@ -16,7 +16,7 @@ __all__ = [
     "HostArgumentError", "HostArgumentException", "SessionError", "HandshakeError",
     "ConnectionLostError", "SFTPError", "SFTPIOError", "ProxyError", "Timeout",
     "SCPError", "PKeyFileError", "ShellError", "HostConfigError", "InvalidAPIUseError",
-    "HostKeyError", "ResourceLimitError",
+    "HostKeyError", "ResourceLimitError", "UnsafeRemotePathError",
 ]
 
 
@@ -155,6 +155,26 @@ class Timeout(_OSErrorMixin, PSSHError, builtins.TimeoutError):
 
 class SCPError(_PathMixin, PSSHError):
     """SCP transfer error."""
+
+
+class UnsafeRemotePathError(SFTPIOError, SCPError):
+    """A recursive download (``copy_remote_file`` or ``scp_recv``) met remote entries it must
+    not write locally (a name with ``/``, NUL, ``..``...; a tree deeper than the limit).
+
+    The rest of the tree was downloaded (except past the depth limit, which stops the walk).
+    ``rejected`` lists ``(remote path, reason)`` pairs; ``path`` is the remote directory
+    being copied. Both an :class:`SFTPIOError` and an :class:`SCPError`, so the handlers
+    of either transfer catch it.
+    """
+
+    rejected = ()
+
+    def __init__(self, *args, rejected=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rejected = list(rejected)
+
+    def __reduce__(self):
+        return _PathMixin.__reduce__(self) + ({"rejected": self.rejected},)
 
 
 class PKeyFileError(PSSHError):

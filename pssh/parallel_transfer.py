@@ -9,9 +9,15 @@ Difference from parallel-ssh: a local (or remote) *directory* without ``recurse=
 ``ValueError`` in the greenlets here as in the single-host client; parallel-ssh always recursed
 in its parallel ``copy_file`` whatever ``recurse`` said.
 
+Downloads without ``copy_args`` go to ``local_file + suffix_separator + host``: a host name
+that would make that path leave its directory (one containing a path separator or NUL, or
+``.``/``..``; aliases come from ssh_config too) fails that host's greenlet with
+:class:`HostArgumentError`, before connecting; the other hosts go on.
+
 Uploading one file to many hosts reads it once: the hosts' transfers share one read-only memory
 mapping of it (see :mod:`pssh._localfile`).
 """
+import os
 from collections.abc import Mapping
 
 from pssh.exceptions import HostArgumentError
@@ -32,12 +38,31 @@ def _scp_paths(entry):
     return entry["local_file"], entry["remote_file"]
 
 
+def _host_suffixed(local_file, separator, host):
+    """``local_file + separator + host``, or the HostArgumentError refusing ``host``."""
+    path = "%s%s%s" % (local_file, separator, host)
+    name = str(host)
+    if (name in (".", "..") or "\0" in name
+            or any(sep in name for sep in ("/", os.sep, os.altsep) if sep)
+            or os.path.basename(path) in ("", ".", "..")):
+        return HostArgumentError("Host name %r cannot be part of a local file name (%r "
+                                 "would leave its directory or is invalid)", name, path,
+                                 host=host)
+    return path
+
+
+def _fail(error):
+    raise error
+
+
 class ParallelTransferMixin:
     """copy_file, copy_remote_file, scp_send, scp_recv over every host."""
 
     def _spawn_transfers(self, method, per_host):
-        """``per_host``: [(index, host, args, kwargs)] -> greenlets in host order."""
-        return [self.pool.spawn(self._transfer_on_host, index, host, method, args, kwargs)
+        """``per_host``: [(index, host, args, kwargs)] -> greenlets in host order; an
+        exception as ``args`` is what that host's greenlet raises."""
+        return [self.pool.spawn(_fail, args) if isinstance(args, Exception)
+                else self.pool.spawn(self._transfer_on_host, index, host, method, args, kwargs)
                 for index, host, args, kwargs in per_host]
 
     def _transfer_on_host(self, index, host, method, args, kwargs):
@@ -77,8 +102,9 @@ class ParallelTransferMixin:
                 remote = remote_file % copy_args[index]
                 local = local_file % copy_args[index]
             else:
-                remote, local = remote_file, "%s%s%s" % (local_file, suffix_separator, host)
-            jobs.append((index, host, (remote, local),
+                remote, local = remote_file, _host_suffixed(local_file, suffix_separator, host)
+            args = local if isinstance(local, Exception) else (remote, local)
+            jobs.append((index, host, args,
                          {"recurse": recurse, "encoding": encoding, "progress": progress}))
         return self._spawn_transfers("copy_remote_file", jobs)
 
@@ -111,7 +137,7 @@ class ParallelTransferMixin:
             if copy_args:
                 local, remote = _scp_paths(copy_args[index])
             else:
-                remote, local = remote_file, "%s%s%s" % (local_file, suffix_separator, host)
-            jobs.append((index, host, (remote, local),
-                         {"recurse": recurse, "progress": progress}))
+                remote, local = remote_file, _host_suffixed(local_file, suffix_separator, host)
+            args = local if isinstance(local, Exception) else (remote, local)
+            jobs.append((index, host, args, {"recurse": recurse, "progress": progress}))
         return self._spawn_transfers("scp_recv", jobs)

@@ -15,18 +15,14 @@ during data transfer (an inactivity limit: a transfer may take longer as long as
 import contextlib
 import os
 import posixpath
-import stat as stat_mod
 
 from gevent.lock import Semaphore
 
 from pssh import _scp
-from pssh._sftp import Ops, _local_error, session_broken
+from pssh._remote_tree import TreeDownload, _is_dir
+from pssh._sftp import Ops, session_broken
 
 __all__ = ["TransferMixin"]
-
-
-def _is_dir(attrs):
-    return stat_mod.S_ISDIR(attrs.permissions)
 
 
 class TransferMixin:
@@ -133,6 +129,12 @@ class TransferMixin:
         gets the remote permission bits. A remote directory needs ``recurse=True`` (else
         ``ValueError``). ``encoding`` encodes remote paths and decodes remote directory
         listings. A missing remote file raises :class:`SFTPIOError`.
+
+        Recursive downloads never write outside ``local_file`` (see :mod:`pssh._remote_tree`):
+        remote names that are not one plain path component are skipped and, once the rest
+        of the tree is downloaded, reported by :class:`UnsafeRemotePathError` (``rejected``
+        lists them); remote links resolving outside the tree are skipped, links to
+        directories are not followed; listings and depth are bounded.
         """
         ops = self._ops()
         with self._sftp_session(sftp) as session:
@@ -148,26 +150,13 @@ class TransferMixin:
 
     def _copy_dir_down(self, sftp, remote_dir, local_dir, encoding, progress, recv=None):
         ops = self._ops()
-        try:
-            os.makedirs(local_dir, exist_ok=True)
-        except OSError as exc:
-            raise _local_error(exc, self.host, local_dir) from None
-        for name, attrs in sorted(ops.listdir(sftp, remote_dir, encoding)):
-            remote = posixpath.join(remote_dir, name)
-            local = os.path.join(local_dir, name)
-            if stat_mod.S_ISLNK(attrs.permissions):
-                followed = ops.lookup(sftp, remote, encoding)
-                if followed is None:
-                    continue  # dangling link
-                attrs = followed
-                if _is_dir(attrs):
-                    continue  # links to directories are not followed (no cycles)
-            if _is_dir(attrs):
-                self._copy_dir_down(sftp, remote, local, encoding, progress, recv)
-            elif recv is not None:
-                recv(remote, local)
-            else:
+        if recv is None:
+            def fetch(remote, local, attrs):
                 ops.download(sftp, remote, local, progress, encoding, attrs)
+        else:
+            def fetch(remote, local, attrs):
+                recv(remote, local)
+        TreeDownload(ops, sftp, encoding, fetch).run(remote_dir, local_dir)
 
     # -- SCP ---------------------------------------------------------------------------------
 
@@ -202,7 +191,9 @@ class TransferMixin:
         A ``local_file`` ending in ``/`` or naming an existing directory receives the file
         under its remote name; data goes through a temporary file renamed when complete. With
         ``recurse=True`` a remote directory is listed with SFTP and every file fetched with
-        SCP. Errors: :class:`SCPError` naming host and path.
+        SCP, with the safeguards of :meth:`copy_remote_file` (unsafe names:
+        :class:`UnsafeRemotePathError`, also an :class:`SCPError`). Errors:
+        :class:`SCPError` naming host and path.
         """
         ops = self._ops()
         if recurse:
