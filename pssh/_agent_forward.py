@@ -221,7 +221,6 @@ class AgentForwarder:
         self.refused = 0   # channels closed over the cap
         self.rejected = 0  # requests answered with a failure, never forwarded
         self._relays = set()
-        self._refusing = False
         self._session_ptr = pointer(session)
         _FORWARDERS[self._session_ptr] = self
         LIB.session_callback_set2(self._session_ptr, CALLBACK_AUTHAGENT, _CALLBACK_ADDRESS)
@@ -236,26 +235,20 @@ class AgentForwarder:
         when this connection is at its cap."""
         if len(self._relays) >= self.max_channels:
             self.refused += 1
-            if not self._refusing:
-                self._refusing = True
-                logger.warning("[%s] agent forwarding: %d agent channels open, the cap per "
-                               "connection; further ones are closed unanswered until one "
-                               "ends", self.host, len(self._relays))
+            # Once per connection at WARNING: the remote host chooses how often to try.
+            log = logger.warning if self.refused == 1 else logger.debug
+            log("[%s] agent forwarding: %d agent channels open, the cap per connection; "
+                "one more closed unanswered", self.host, len(self._relays))
             gevent.spawn(self._free, channel_ptr)
             return
         relay = gevent.spawn(self._relay, channel_ptr)
         self._relays.add(relay)
-        relay.link(self._relay_done)
+        relay.link(self._relays.discard)
 
     def close(self):
         """Stop accepting channels; relays end when the session's waiter closes."""
         if _FORWARDERS.get(self._session_ptr) is self:
             del _FORWARDERS[self._session_ptr]
-
-    def _relay_done(self, relay):
-        self._relays.discard(relay)
-        if len(self._relays) < self.max_channels:
-            self._refusing = False
 
     # relay ---------------------------------------------------------------
 
