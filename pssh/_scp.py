@@ -34,8 +34,8 @@ _ERRORS = (Failed, DeadlineExceeded, WaiterClosed)
 TRAILING_LIMIT = 64 * 1024
 TRAILING_KEPT = 4096
 _DRAIN_READ = 16384
-# Sizes libssh2 can report (its parser uses a signed 64-bit value).
-_MAX_SIZE = 2 ** 63 - 1
+# libssh2 parses the size into a signed 64-bit value and saturates larger ones to this.
+_SATURATED_SIZE = 2 ** 63 - 1
 
 
 class _TrailingOutput(Exception):
@@ -281,10 +281,10 @@ def recv(ops, remote_file, local_file, progress=None, encoding="utf-8"):
     size = info.st_size
     report = _reporter(progress, host, remote_file, size)
     try:
-        if not 0 <= size <= _MAX_SIZE:
-            raise SCPError("SCP download of %s from host %s failed - invalid file size %s "
-                           "from the remote scp", remote_file, host, size, host=host,
-                           port=ops.port, path=remote_file)
+        if not 0 <= size < _SATURATED_SIZE:
+            raise SCPError("SCP download of %s from host %s failed - invalid file size in the "
+                           "remote scp's header (negative, or 2**63 bytes or more)", remote_file,
+                           host, host=host, port=ops.port, path=remote_file)
         try:
             target = TempTarget(local_file)
         except OSError as exc:
@@ -337,10 +337,24 @@ def recv(ops, remote_file, local_file, progress=None, encoding="utf-8"):
 def _scp_error(ops, what, path, failure, refused=None):
     exc = ops.wrap(SCPError, what, path, failure)
     if refused and isinstance(failure, Failed) and not failure.lost and failure.code == -28:
-        # libssh2 keeps only "failed to send/recv file"; say what it usually means.
+        detail = _libssh2_message(ops)
+        if detail and not detail.startswith("Failed to"):
+            # A header libssh2 could not parse (bad mode or size, line too long, ...).
+            refused = "invalid reply from the remote scp (%s)" % (detail,)
+        # Otherwise libssh2 kept only "failed to send/recv file": say what it usually means.
         exc = SCPError("%s of %s on host %s failed - %s", what, path, ops.host, refused,
                        host=ops.host, port=ops.port, cause=failure.exc, path=path)
     return exc
+
+
+def _libssh2_message(ops):
+    try:
+        message = ops.session.last_error()
+    except SSH2Error:
+        return ""
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    return (message or "")[:200]
 
 
 def _code(exc):
