@@ -14,7 +14,8 @@ import pytest
 
 from embedded_server import OpenSSHServer
 from pssh import _remote_tree
-from pssh.exceptions import HostArgumentError, SCPError, SFTPIOError, Timeout, UnsafeRemotePathError
+from pssh.exceptions import (
+    HostArgumentError, PSSHError, SCPError, SFTPIOError, Timeout, UnsafeRemotePathError)
 from pssh.parallel import ParallelSSHClient
 from pssh.single import SSHClient
 from toolkit import sftp_filter
@@ -111,6 +112,16 @@ def download(client, method, tree, **kwargs):
         return getattr(client, method)(tree.src, tree.target, recurse=True, **kwargs)
 
 
+def failure_of(client, method, tree):
+    """The PSSHError (or local error) the download raised, or None: the tests check the
+    file system first, so that a fault shows what it wrote."""
+    try:
+        download(client, method, tree)
+    except (PSSHError, OSError, ValueError) as exc:
+        return exc
+    return None
+
+
 # -- names that leave the target ---------------------------------------------------------------
 
 def _names(tree):
@@ -129,15 +140,14 @@ def test_unsafe_name_rejected_rest_downloaded(hostile, behaviour_file, user_key,
     sftp_filter.write_behaviour(behaviour_file, inject=[{"name": name, "type": kind}],
                                 only_in=[tree.src])
     client = connect(hostile, user_key)
-    with pytest.raises(UnsafeRemotePathError) as info:
-        download(client, method, tree)
-    err = info.value
+    err = failure_of(client, method, tree)
+    tree.assert_nothing_outside()
+    assert tree.downloaded() == GOOD
+    assert isinstance(err, UnsafeRemotePathError), repr(err)
     assert isinstance(err, SFTPIOError if method == "copy_remote_file" else SCPError)
     assert err.host == hostile.host and hostile.host in str(err)
     assert err.rejected == [(tree.src + "/" + name, err.rejected[0][1])]
     assert repr(tree.src + "/" + name) in str(err)
-    tree.assert_nothing_outside()
-    assert tree.downloaded() == GOOD
     client.close()
 
 
@@ -147,12 +157,12 @@ def test_all_unsafe_names_reported_together(hostile, behaviour_file, user_key, t
     sftp_filter.write_behaviour(behaviour_file, only_in=[tree.src],
                                 inject=[{"name": n, "type": k} for n, k in names])
     client = connect(hostile, user_key)
-    with pytest.raises(UnsafeRemotePathError) as info:
-        download(client, method, tree)
-    assert sorted(path for path, _ in info.value.rejected) == \
-        sorted(tree.src + "/" + name for name, _ in names)
+    err = failure_of(client, method, tree)
     tree.assert_nothing_outside()
     assert tree.downloaded() == GOOD
+    assert isinstance(err, UnsafeRemotePathError), repr(err)
+    assert sorted(path for path, _ in err.rejected) == \
+        sorted(tree.src + "/" + name for name, _ in names)
     client.close()
 
 
@@ -164,11 +174,24 @@ def test_pre_existing_local_symlink_not_followed(hostile, behaviour_file, user_k
     os.makedirs(tree.target)
     os.symlink(elsewhere, os.path.join(tree.target, "sub"))
     client = connect(hostile, user_key)
-    with pytest.raises(UnsafeRemotePathError) as info:
-        download(client, "copy_remote_file", tree)
-    assert [path for path, _ in info.value.rejected] == [tree.src + "/sub"]
+    err = failure_of(client, "copy_remote_file", tree)
     assert os.listdir(elsewhere) == []
     assert tree.downloaded() == {"good.txt": GOOD["good.txt"]}
+    assert isinstance(err, UnsafeRemotePathError), repr(err)
+    assert [path for path, _ in err.rejected] == [tree.src + "/sub"]
+    client.close()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_undecodable_name_kept_byte_for_byte(sshd, user_key, tree, method):
+    """Not UTF-8, not unsafe: downloaded under the same bytes (surrogateescape)."""
+    raw = b"caf\xe9.txt"
+    with open(os.path.join(os.fsencode(tree.src), raw), "wb") as fh:
+        fh.write(b"latin-1 name\n")
+    client = connect(sshd, user_key)
+    download(client, method, tree)
+    assert tree.downloaded() == dict(GOOD, **{os.fsdecode(raw): b"latin-1 name\n"})
+    assert raw in os.listdir(os.fsencode(tree.target))
     client.close()
 
 
