@@ -164,7 +164,6 @@ class _Tunnel:
                 self.sock.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
-            self._maybe_done()
             return True
         return moved
 
@@ -193,8 +192,13 @@ class _Tunnel:
                     self.waiter.wait(READ)
                     continue
                 if not data:
-                    call(client.session, client._waiter, self.channel.send_eof, (), None)
-                    break
+                    # Only the target's libssh2 session uses the other end and it never
+                    # half-closes: EOF means that connection is gone (closed, or dropped after
+                    # a failed handshake). Waiting for the bastion's EOF instead would keep
+                    # the tunnel, and the bastion connection, for as long as a silent bastion
+                    # likes.
+                    self.close()
+                    return
                 try:
                     rc = backend.write_all(client.session, self.channel, data, 0,
                                            client._waiter)
@@ -207,12 +211,6 @@ class _Tunnel:
                     return
         except (OSError, PSSHError, WaiterClosed, SSH2Error) as exc:
             logger.debug("tunnel %s: socket to channel ended: %s", self.label, exc)
-            self.close()
-            return
-        self._maybe_done()
-
-    def _maybe_done(self):
-        if self.remote_eof and self.writer is not None and self.writer.dead:
             self.close()
 
     def close(self):

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 
+import gevent
 import paramiko
 import pytest
 
@@ -112,6 +113,10 @@ class LyingBastion:
                 shutdown(socket.SHUT_WR)
             except (OSError, EOFError):
                 pass
+
+    def connected(self):
+        """Whether any client connection to this bastion is still up."""
+        return any(transport.is_active() for transport in self._transports)
 
     def stop(self):
         self.stopping.set()
@@ -217,6 +222,16 @@ def test_silent_tunnel_times_out_naming_the_target(sshd_farm, lying_bastion, use
     assert (info.value.host, info.value.port) == (target.host, target.port)
     assert "%s:%s" % (target.host, target.port) in str(info.value)
     assert bastion.asked == [(target.host, target.port)]
+    # The failed target's tunnel is closed, and with it the bastion connection it alone used,
+    # however long the bastion keeps the tunnel open.
+    assert _wait_until(lambda: not bastion.connected(), 5)
+
+
+def _wait_until(predicate, seconds):
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        gevent.sleep(0.05)
+    return predicate()
 
 
 def test_unanswered_tunnel_open_fails_naming_the_target(sshd_farm, lying_bastion, user_key):
