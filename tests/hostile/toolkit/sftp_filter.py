@@ -19,6 +19,12 @@ says, lies about directories:
     a name: every listing gains a directory of that name, and that name is dropped from every
     path the client sends, so the directory appears as its own child, forever.
 
+Usage::
+
+    extra = sftp_filter.subsystem_config(path, inject=[{"name": "../x", "type": "file"}])
+    server = make_sshd(extra_config=extra)
+    sftp_filter.write_behaviour(path, endless=True)   # from the next SFTP session on
+
 The filter is bounded: it exits as soon as the client closes its side (or the real server
 exits), and it only uses the standard library, since sshd runs it as the login user.
 """
@@ -53,13 +59,12 @@ def find_sftp_server():
     found = shutil.which("sftp-server")
     if found:
         return found
-    # Next to sshd, as some distributions install it.
-    sshd = shutil.which("sshd") or "/usr/sbin/sshd"
-    for base in (os.path.dirname(os.path.dirname(sshd)),):
-        for sub in ("lib/openssh", "libexec/openssh", "libexec"):
-            path = os.path.join(base, sub, "sftp-server")
-            if os.access(path, os.X_OK):
-                return path
+    # Under the prefix sshd was installed in (e.g. /usr/local or a Homebrew prefix).
+    prefix = os.path.dirname(os.path.dirname(shutil.which("sshd") or "/usr/sbin/sshd"))
+    for sub in ("lib/openssh", "libexec/openssh", "libexec"):
+        path = os.path.join(prefix, sub, "sftp-server")
+        if os.access(path, os.X_OK):
+            return path
     return None
 
 
