@@ -117,7 +117,9 @@ def _read_listing(ops, sftp, handle, path, encoding):
             if rc < 0:
                 raise ops._data_failure(sftp, rc)
             if rc == 0 and not attrs.flags:
-                return entries, rejected  # SSH_FX_EOF: libssh2 filled in nothing
+                # SSH_FX_EOF: libssh2 filled in nothing. (An empty name sent without any
+                # attributes looks the same: it ends the listing there.)
+                return entries, rejected
             deadline = ops.deadline()
             count += 1
             name_bytes += len(raw)
