@@ -1,0 +1,267 @@
+"""A man in the middle on the SSH transport (toolkit/relay.py in front of a real sshd).
+
+A tampered packet must fail that one connection with a pssh exception naming the host, within
+the client's timeout: never abort the process (libssh2 1.11.1 in the ssh2-python wheel has its
+asserts on), never hang it. Attacks that could abort run the client in a subprocess, so that a
+SIGABRT is seen as such instead of killing pytest.
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import gevent
+import pytest
+from toolkit.relay import DROP, GCM_TAG_LEN, STALL, Action, Relay, with_length
+
+from pssh.exceptions import ConnectionError, PSSHError, Timeout
+from pssh.single import SSHClient
+
+GCM = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+CHILD_TIMEOUT = 60
+CLIENT_TIMEOUT = 3
+# The third encrypted server packet is the USERAUTH_PK_OK reply to the ed25519 user key: its
+# padding (8) is below 10, so libssh2 accepts a rewritten length of 11 and reaches the final
+# 15-byte decryption call, shorter than the tag (the assert). The first two packets
+# (EXT_INFO, SERVICE_ACCEPT) carry 14 bytes of padding and would fail earlier.
+PK_OK_INDEX = 2
+PK_OK_LENGTH = 80
+
+# Runs in a fresh interpreter: connects (or runs a parallel command) and prints one JSON line.
+CHILD = textwrap.dedent("""
+    import json, sys
+    spec = json.loads(sys.argv[1])
+    if spec.get("no_native"):
+        sys.modules["pssh._native"] = None      # as where the compiled module cannot load
+    import logging
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    from pssh.exceptions import PSSHError
+    opts = dict(user=spec["user"], pkey=spec["key"], num_retries=1, timeout=spec["timeout"],
+                allow_agent=False, identity_auth=False)
+    if spec.get("parallel"):
+        from pssh.config import HostConfig
+        from pssh.parallel import ParallelSSHClient
+        hosts = [host for host, _ in spec["targets"]]
+        config = [HostConfig(port=port) for _, port in spec["targets"]]
+        client = ParallelSSHClient(hosts, host_config=config, **opts)
+        outputs = client.run_command("echo ok", stop_on_errors=False)
+        client.join(outputs, timeout=spec["timeout"] * 3)
+        result = []
+        for out in outputs:
+            if out.exception is not None:
+                result.append({"exc": type(out.exception).__name__, "msg": str(out.exception)})
+            else:
+                result.append({"stdout": list(out.stdout), "exit_code": out.exit_code})
+        print(json.dumps(result))
+        sys.exit(0)
+    from pssh.single import SSHClient
+    host, port = spec["targets"][0]
+    try:
+        client = SSHClient(host, port=port, **opts)
+        out = client.run_command("echo ok")
+        print(json.dumps({"stdout": list(out.stdout)}))
+    except PSSHError as exc:
+        print(json.dumps({"exc": type(exc).__name__, "msg": str(exc), "host": exc.host,
+                          "port": exc.port}))
+""")
+
+
+def run_child(spec, env=None):
+    """The child's JSON result; fails the test when it died of a signal or printed nothing."""
+    child_env = dict(os.environ, **(env or {}))
+    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], env=child_env,
+                          capture_output=True, text=True, timeout=CHILD_TIMEOUT)
+    assert proc.returncode == 0, "client process died (rc %s): %s" % (
+        proc.returncode, proc.stderr[-2000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+
+def spec_for(server, key, targets, **extra):
+    spec = dict(user=server.user, key=key.private, timeout=CLIENT_TIMEOUT, targets=targets)
+    spec.update(extra)
+    return spec
+
+
+def rewrite_pk_ok_length(fired):
+    def hook(packet):
+        if packet.encrypted and packet.index == PK_OK_INDEX:
+            fired.append(packet.length)
+            return with_length(packet, 11)
+        return None
+    return hook
+
+
+@pytest.fixture(params=GCM)
+def gcm_sshd(request, make_sshd):
+    return make_sshd(extra_config={"Ciphers": request.param})
+
+
+@pytest.mark.parametrize("batching", [{}, {"PSSH_NO_GCM_BATCH": "1"},
+                                      {"PSSH_NO_GCM_DECRYPT_BATCH": "1"}],
+                         ids=["batching", "no-batching", "no-decrypt-batching"])
+def test_gcm_crafted_length_fails_the_connection_not_the_process(gcm_sshd, user_key, batching):
+    """A clear GCM length of 11 (a 15-byte final block) used to reach libssh2's
+    assert(cryptlen >= 0) and SIGABRT the client; now that host fails with a pssh error."""
+    fired = []
+    with Relay(gcm_sshd.address, rewrite_pk_ok_length(fired), trailer_len=GCM_TAG_LEN) as relay:
+        result, _ = run_child(spec_for(gcm_sshd, user_key, [[relay.host, relay.port]]),
+                              env=batching)
+    assert fired == [PK_OK_LENGTH], "the relay did not rewrite the USERAUTH_PK_OK packet"
+    # libssh2 reports the failed read inside public key authentication as an auth failure.
+    assert result.get("exc") in ("AuthenticationError", "HandshakeError",
+                                 "ConnectionLostError"), result
+    assert result["host"] == relay.host and result["port"] == relay.port
+    assert "%s:%s" % (relay.host, relay.port) in result["msg"]
+
+
+@pytest.mark.parametrize("length", [20, 1 << 20])
+def test_gcm_invalid_first_block_length_is_a_handshake_error(gcm_sshd, user_key, length):
+    """Any clear length no honest peer sends (not a multiple of 16, below the minimum packet,
+    beyond libssh2's bound) fails the handshake at once with the host and the cause."""
+    def hook(packet):
+        return with_length(packet, length) if packet.encrypted and packet.index == 0 else None
+
+    with Relay(gcm_sshd.address, hook, trailer_len=GCM_TAG_LEN) as relay:
+        result, _ = run_child(spec_for(gcm_sshd, user_key, [[relay.host, relay.port]]))
+    assert result.get("exc") == "HandshakeError", result
+    assert "%s:%s" % (relay.host, relay.port) in result["msg"]
+    assert "DecryptError" in result["msg"]
+
+
+def test_gcm_attack_leaves_other_hosts_alone(make_sshd, user_key):
+    """In one parallel run, the tampered host fails and the direct hosts return their output."""
+    server = make_sshd(extra_config={"Ciphers": "aes128-gcm@openssh.com"})
+    fired = []
+    with Relay(server.address, rewrite_pk_ok_length(fired), trailer_len=GCM_TAG_LEN) as relay:
+        targets = [[server.host, server.port], [relay.host, relay.port],
+                   [server.host, server.port]]
+        result, _ = run_child(spec_for(server, user_key, targets, parallel=True))
+    assert fired == [PK_OK_LENGTH]
+    assert result[0] == result[2] == {"stdout": ["ok"], "exit_code": 0}
+    assert result[1].get("exc") in ("AuthenticationError", "HandshakeError",
+                                    "ConnectionLostError"), result
+    assert "%s:%s" % (relay.host, relay.port) in result[1]["msg"]
+
+
+def test_without_a_guard_aes_gcm_is_not_offered(make_sshd, user_key):
+    """Pure backend where the compiled module cannot load: no guard can be installed, so AES-GCM
+    is left out of the cipher preference (logged once): a GCM-only server is refused in the
+    handshake, any other server connects with another cipher."""
+    gcm_only = make_sshd(extra_config={"Ciphers": ",".join(GCM)})
+    default = make_sshd()
+    env = {"PSSH_PURE_PYTHON": "1"}
+    result, log = run_child(spec_for(gcm_only, user_key, [[gcm_only.host, gcm_only.port]],
+                                     no_native=True), env=env)
+    assert result.get("exc") == "HandshakeError", result
+    assert log.count("AES-GCM is not offered") == 1, log
+    result, _ = run_child(spec_for(default, user_key, [[default.host, default.port]],
+                                   no_native=True), env=env)
+    assert result == {"stdout": ["ok"]}
+
+
+THREADS_CHILD = textwrap.dedent("""
+    import json, sys, threading
+    spec = json.loads(sys.argv[1])
+    from pssh.single import SSHClient
+    barrier = threading.Barrier(spec["threads"])
+    results = []
+
+    def connect():
+        barrier.wait()
+        client = SSHClient(spec["host"], port=spec["port"], user=spec["user"],
+                           pkey=spec["key"], num_retries=1, timeout=20, allow_agent=False,
+                           identity_auth=False)
+        results.append(list(client.run_command("echo ok").stdout))
+
+    threads = [threading.Thread(target=connect) for _ in range(spec["threads"])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    from pssh._backend import enable_gcm_batching_once
+    print(json.dumps({"results": results, "guard": enable_gcm_batching_once() is True}))
+""")
+
+
+@pytest.mark.parametrize("batching", [{}, {"PSSH_NO_GCM_BATCH": "1"}],
+                         ids=["batching", "no-batching"])
+def test_first_connects_from_several_threads(make_sshd, user_key, batching):
+    """Threads connecting for the first time at once (each with its own hub) all finish: the
+    wrapper is installed once, under a lock, and never records itself as libssh2's function.
+    The race is timing-dependent, so three fresh processes try it at once."""
+    server = make_sshd(extra_config={"Ciphers": "aes128-gcm@openssh.com",
+                                     "MaxStartups": "100"})
+    spec = dict(host=server.host, port=server.port, user=server.user, key=user_key.private,
+                threads=8)
+    procs = [subprocess.Popen([sys.executable, "-c", THREADS_CHILD, json.dumps(spec)],
+                              env=dict(os.environ, **batching), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    deadline = time.monotonic() + 40
+    try:
+        for proc in procs:
+            try:
+                stdout, stderr = proc.communicate(timeout=max(1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pytest.fail("first connects from several threads hung the process")
+            assert proc.returncode == 0, stderr[-2000:]
+            result = json.loads(stdout.strip().splitlines()[-1])
+            assert result["results"] == [["ok"]] * 8
+            assert result["guard"] is True
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+# -- stalls and drops: in process (they cannot abort), bounded by the client's timeout ---------
+
+def connect(relay, server, key, timeout=CLIENT_TIMEOUT):
+    return SSHClient(relay.host, port=relay.port, user=server.user, pkey=key.private,
+                     num_retries=1, timeout=timeout, allow_agent=False, identity_auth=False)
+
+
+def cut_half(then):
+    return lambda packet: Action(packet.data[:len(packet.data) // 2], then)
+
+
+def test_stall_mid_packet_during_the_handshake(make_sshd, user_key):
+    """The server's KEXINIT stops half way and the connection stays open: Timeout in time."""
+    server = make_sshd(extra_config={"Ciphers": "aes128-gcm@openssh.com"})
+
+    def hook(packet):
+        return cut_half(STALL)(packet) if packet.index == 0 and not packet.encrypted else None
+
+    with Relay(server.address, hook, trailer_len=GCM_TAG_LEN) as relay:
+        started = time.monotonic()
+        with gevent.Timeout(CLIENT_TIMEOUT * 5, AssertionError("handshake stall hung")):
+            with pytest.raises(Timeout) as info:
+                connect(relay, server, user_key)
+        assert time.monotonic() - started < CLIENT_TIMEOUT + 2
+    assert info.value.host == relay.host and "timed out" in str(info.value)
+
+
+@pytest.mark.parametrize("then", [STALL, DROP])
+def test_stall_or_drop_mid_packet_after_authentication(make_sshd, user_key, then):
+    """After authentication the next server packet stops half way, then the relay stalls (the
+    command must time out) or drops the connection (the command fails as connection lost)."""
+    server = make_sshd(extra_config={"Ciphers": "aes128-gcm@openssh.com"})
+    armed = []
+
+    def hook(packet):
+        return cut_half(then)(packet) if armed and packet.encrypted else None
+
+    with Relay(server.address, hook, trailer_len=GCM_TAG_LEN) as relay:
+        client = connect(relay, server, user_key)
+        armed.append(True)
+        started = time.monotonic()
+        with gevent.Timeout(CLIENT_TIMEOUT * 5, AssertionError("stall after auth hung")):
+            with pytest.raises(PSSHError) as info:
+                out = client.run_command("echo ok")
+                client.wait_finished(out, timeout=CLIENT_TIMEOUT)
+        assert time.monotonic() - started < CLIENT_TIMEOUT + 2
+    expected = Timeout if then == STALL else ConnectionError
+    assert isinstance(info.value, expected), repr(info.value)
+    assert info.value.host == relay.host
