@@ -1,8 +1,8 @@
 """Direct calls into the libssh2 copy that ssh2-python loaded, for what its bindings lack.
 
 ssh2-python 1.2 gives no access to a few libssh2 1.11 features pssh needs:
-the exit signal name of a channel, the session callback through which a
-server's ``auth-agent@openssh.com`` channels arrive, and SFTP's
+the exit status of a raw channel (pssh._exit_signal checks the channel layout with it), the
+session callback through which a server's ``auth-agent@openssh.com`` channels arrive, and SFTP's
 ``posix-rename@openssh.com`` (a rename that replaces the target). Both backends use this
 one ctypes binding for them (neither is a hot path).
 
@@ -39,9 +39,9 @@ AUTHAGENT_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ct
 
 _VP, _INT, _SSIZE, _SIZE = ctypes.c_void_p, ctypes.c_int, ctypes.c_ssize_t, ctypes.c_size_t
 _PROTOTYPES = {
-    "libssh2_channel_get_exit_signal": (_INT, [_VP, ctypes.POINTER(_VP), ctypes.POINTER(_SIZE),
-                                               _VP, _VP, _VP, _VP]),
-    "libssh2_free": (None, [_VP, _VP]),
+    # Not libssh2_channel_get_exit_signal: it runs strlen over a name a hostile server can
+    # leave uninitialised (see pssh._exit_signal).
+    "libssh2_channel_get_exit_status": (_INT, [_VP]),
     "libssh2_session_callback_set2": (_VP, [_VP, _INT, _VP]),
     "libssh2_channel_read_ex": (_SSIZE, [_VP, _INT, ctypes.c_char_p, _SIZE]),
     "libssh2_channel_write_ex": (_SSIZE, [_VP, _INT, ctypes.c_char_p, _SIZE]),

@@ -20,7 +20,7 @@ from ssh2.utils import handle_error_codes
 
 from pssh import _connect, hostkeys
 from pssh._backend import backend
-from pssh._exit_signal import exit_signal
+from pssh._exit_signal import read_exit_signal
 from pssh._hub import DeadlineExceeded, WaiterClosed, deadline_after
 from pssh.constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, RETRY_DELAY
 from pssh.exceptions import (
@@ -356,12 +356,19 @@ class SSHClient(TransferMixin):
             state.closing = True
             self._call(channel.close, deadline=deadline, what="Closing the channel")
         self._call(channel.wait_closed, deadline=deadline, what="Waiting for channel close")
-        signal_name = exit_signal(self.session, channel)
-        if signal_name:
-            state.exit_signal = signal_name
-            state.exit_code = _signal_exit_code(signal_name)
+        signal = read_exit_signal(channel)
+        status = channel.get_exit_status()
+        if signal.name:
+            state.exit_signal = signal.name
+            state.exit_code = _signal_exit_code(signal.name)
+        elif signal.malformed:
+            # libssh2 answers 0 when no exit-status came: a command reported killed must
+            # not read as a success.
+            logger.warning("[%s] ignored a malformed exit-signal from the server (the name "
+                           "is not 1-32 of A-Z, 0-9); exit code %s", self.host, status or 255)
+            state.exit_code = status or 255
         else:
-            state.exit_code = channel.get_exit_status()
+            state.exit_code = status
 
     def _state(self, channel):
         return self._channels.get(id(channel))

@@ -1,0 +1,185 @@
+"""Channel-level attacks from a crafted server (tests/hostile/toolkit/crafted_server.py).
+
+A malformed ``exit-signal`` must not hand out heap memory as a signal name; a server that
+never answers a channel request, never opens its window or sends data after EOF/close must
+fail only its own host, with a clear PSSHError within the configured timeout.
+"""
+import logging
+import time
+
+import gevent
+import pytest
+
+from pssh.config import HostConfig
+from pssh.exceptions import PSSHError, Timeout
+from pssh.parallel import ParallelSSHClient
+from pssh.single import SSHClient
+
+from toolkit.crafted_server import (
+    CraftedServer, exit_signal_fields, send_channel_request, send_raw_data)
+
+TIMEOUT = 2       # the client's timeout in the stall tests
+SLACK = 4         # a loaded CI machine
+GUARD = 20        # no test may hang longer than this
+
+
+def connect(server, key, tmp_path, **kwargs):
+    options = dict(port=server.port, pkey=key.private, num_retries=1, timeout=10,
+                   allow_agent=False, identity_auth=False,
+                   known_hosts=[str(tmp_path / "known_hosts")])
+    options.update(kwargs)
+    return SSHClient(server.host, **options)
+
+
+def run_script(script, key, tmp_path, **server_options):
+    """Run one command on a crafted server scripted by ``script``; the finished output."""
+    with CraftedServer(script, **server_options) as server, gevent.Timeout(GUARD):
+        client = connect(server, key, tmp_path)
+        try:
+            output = client.run_command("anything")
+            stdout = list(output.stdout)
+            client.wait_finished(output, timeout=10)
+        finally:
+            client.close()
+    assert not server.errors
+    return output, stdout
+
+
+def _signal_script(payload, status=None):
+    def script(channel, command):
+        channel.sendall(b"out\n")
+        if status is not None:
+            channel.send_exit_status(status)
+        send_channel_request(channel, "exit-signal", payload)
+        channel.shutdown_write()
+        channel.close()
+    return script
+
+
+# -- exit-signal --------------------------------------------------------------------------------
+
+def test_valid_exit_signal_is_reported(user_key, tmp_path):
+    output, stdout = run_script(_signal_script(exit_signal_fields(b"KILL")), user_key, tmp_path)
+    assert stdout == ["out"]
+    assert (output.exit_signal, output.exit_code) == ("KILL", 128 + 9)
+
+
+MALFORMED_NAMES = {
+    # libssh2 1.11.1 allocates the declared 1000 bytes and copies nothing: heap memory.
+    "declared-length-beyond-packet": exit_signal_fields(b"KILL", declared_length=1000),
+    "declared-length-just-beyond": exit_signal_fields(b"KILL", declared_length=40),
+    "lowercase": exit_signal_fields(b"kill"),
+    "1000-bytes": exit_signal_fields(b"K" * 1000),
+    "non-ascii": exit_signal_fields("KILLÉ".encode("utf-8")),
+    "empty": exit_signal_fields(b""),
+}
+
+
+@pytest.mark.parametrize("payload", list(MALFORMED_NAMES.values()), ids=list(MALFORMED_NAMES))
+def test_malformed_exit_signal_is_ignored_and_logged(payload, user_key, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="pssh"):
+        output, stdout = run_script(_signal_script(payload, status=3), user_key, tmp_path)
+    assert stdout == ["out"]
+    assert output.exit_signal is None
+    assert output.exit_code == 3        # what the server sent as exit-status
+    warnings = [record.getMessage() for record in caplog.records
+                if "malformed exit-signal" in record.getMessage()]
+    assert warnings and "127.0.0.1" in warnings[0]
+
+
+def test_malformed_exit_signal_without_status_is_not_a_success(user_key, tmp_path):
+    payload = exit_signal_fields(b"KILL", declared_length=1000)
+    output, _ = run_script(_signal_script(payload), user_key, tmp_path)
+    assert output.exit_signal is None
+    assert output.exit_code == 255
+
+
+# -- requests never answered --------------------------------------------------------------------
+
+@pytest.mark.parametrize("stall", ["answer_open", "answer_exec"])
+def test_unanswered_channel_request_times_out(stall, user_key, tmp_path):
+    with CraftedServer(**{stall: False}) as server, gevent.Timeout(GUARD):
+        client = connect(server, user_key, tmp_path, timeout=TIMEOUT)
+        started = time.monotonic()
+        with pytest.raises(Timeout) as info:
+            client.run_command("anything")
+        elapsed = time.monotonic() - started
+        client.close()
+    assert server.stalled.is_set()
+    assert TIMEOUT - 0.5 <= elapsed < TIMEOUT + SLACK
+    assert info.value.host == "127.0.0.1" and "127.0.0.1" in str(info.value)
+
+
+def test_unanswered_exec_fails_only_that_host(sshd, user_key, tmp_path):
+    with CraftedServer(answer_exec=False) as server, gevent.Timeout(GUARD):
+        client = ParallelSSHClient(
+            [server.host, sshd.host], pkey=user_key.private, num_retries=1, timeout=TIMEOUT,
+            allow_agent=False, identity_auth=False, known_hosts=[str(tmp_path / "kh")],
+            host_config=[HostConfig(port=server.port), HostConfig(port=sshd.port,
+                                                                  user=sshd.user)])
+        started = time.monotonic()
+        stalled, healthy = client.run_command("echo healthy", stop_on_errors=False)
+        elapsed = time.monotonic() - started
+        assert list(healthy.stdout) == ["healthy"]
+        client.join(timeout=10)
+        assert healthy.exit_code == 0 and healthy.exception is None
+        client.close()
+    assert isinstance(stalled.exception, Timeout)
+    assert elapsed < TIMEOUT + SLACK
+
+
+# -- a window that never opens -------------------------------------------------------------------
+
+def test_stdin_write_into_closed_window_times_out(user_key, tmp_path):
+    def script(channel, command):
+        # Reads nothing: paramiko re-opens the window only as the server reads.
+        channel.get_transport().server_object.server.stop_event.wait(GUARD)
+
+    with CraftedServer(script, window_size=32768) as server, gevent.Timeout(GUARD):
+        client = connect(server, user_key, tmp_path, timeout=TIMEOUT)
+        output = client.run_command("cat")
+        started = time.monotonic()
+        with pytest.raises(Timeout) as info:
+            output.stdin.write(b"x" * (1024 * 1024))
+        elapsed = time.monotonic() - started
+        client.close()
+    assert TIMEOUT - 0.5 <= elapsed < TIMEOUT + SLACK
+    assert info.value.host == "127.0.0.1" and "127.0.0.1" in str(info.value)
+
+
+# -- protocol violations after the end ----------------------------------------------------------
+
+def _late_data_script(channel, command):
+    channel.sendall(b"one\n")
+    channel.send_exit_status(5)
+    channel.send_exit_status(6)          # a second exit-status
+    channel.shutdown_write()             # EOF ...
+    send_raw_data(channel, b"after-eof\n")   # ... then more data
+    channel.close()
+    send_raw_data(channel, b"after-close\n")
+
+
+def test_data_after_eof_and_close_and_second_exit_status(user_key, tmp_path):
+    results = set()
+    for _ in range(3):
+        output, stdout = run_script(_late_data_script, user_key, tmp_path)
+        assert output.exception is None
+        assert stdout[0] == "one" and len(stdout) == len(set(stdout))
+        assert "after-close" not in stdout
+        results.add((tuple(stdout), output.exit_code))
+    assert len(results) == 1, results    # deterministic
+
+
+def test_violation_errors_are_pssh_errors(user_key, tmp_path):
+    # Data for a channel that the client already closed, then a garbage request: no crash.
+    def script(channel, command):
+        channel.sendall(b"x\n")
+        channel.close()
+        send_raw_data(channel, b"late\n")
+        send_channel_request(channel, "exit-status", b"\0")
+
+    try:
+        output, stdout = run_script(script, user_key, tmp_path)
+    except PSSHError:
+        return
+    assert stdout == ["x"]
