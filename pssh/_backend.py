@@ -44,41 +44,48 @@ def backend_name():
 
 
 GCM_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+BLOCK_CIPHERS = ("aes128-ctr", "aes192-ctr", "aes256-ctr", "aes128-cbc", "aes192-cbc",
+                 "aes256-cbc")
 
 # A real lock even under gevent's monkey-patching: first connects may come from several
 # threads at once, each with its own hub.
-_gcm_lock = get_original("_thread", "allocate_lock")()
-_gcm_state = []
+_guard_lock = get_original("_thread", "allocate_lock")()
+_guard_state = []
 
 
-def _install_gcm_guard():
-    """The AES-GCM length guard of src/gcm.pxi, whatever the backend: True or why not."""
-    if _native_module is not None:
-        return _native_module.install_gcm_wrapper()
-    try:  # the pure backend borrows the compiled guard when the module imports
-        from pssh import _native
-    except ImportError as exc:
-        return "native module unavailable: %s" % (exc,)
-    return _native.install_gcm_wrapper()
+def _install_guards():
+    """The packet-length guards of src/gcm.pxi, whatever the backend: (AES-GCM state, aes-ctr
+    and aes-cbc state), each True or why not."""
+    native = _native_module
+    if native is None:
+        try:  # the pure backend borrows the compiled guards when the module imports
+            from pssh import _native as native
+        except ImportError as exc:
+            reason = "native module unavailable: %s" % (exc,)
+            return reason, reason
+    return native.install_gcm_wrapper(), native.block_cipher_guard()
 
 
 def enable_gcm_batching_once():
-    """Once per process: install pssh's AES-GCM crypt wrapper (src/gcm.pxi): the length guard
-    that keeps a tampered packet length from aborting the process, and whole-packet batching
-    unless PSSH_NO_GCM_BATCH=1. Returns True when the guard is in place, else why not."""
-    if not _gcm_state:
-        with _gcm_lock:
-            if not _gcm_state:
-                state = _install_gcm_guard()
-                if state is not True:
-                    logger.info("AES-GCM is not offered: no packet-length guard (%s); a tampered"
-                                " length would abort the process in libssh2", state)
-                _gcm_state.append(state)
-    return _gcm_state[0]
+    """Once per process: install pssh's crypt wrapper (src/gcm.pxi): the packet-length guards
+    that keep a tampered length from aborting the process in libssh2, and AES-GCM whole-packet
+    batching unless PSSH_NO_GCM_BATCH=1. Returns True when the AES-GCM guard is in place, else
+    why not."""
+    if not _guard_state:
+        with _guard_lock:
+            if not _guard_state:
+                gcm, block = _install_guards()
+                for state, names in ((gcm, "AES-GCM"), (block, "aes-ctr/aes-cbc")):
+                    if state is not True:
+                        logger.info("%s is not offered: no packet-length guard (%s); a tampered"
+                                    " length would abort the process in libssh2", names, state)
+                _guard_state.append((gcm, block))
+    return _guard_state[0][0]
 
 
 def offered_ciphers(ciphers: str) -> str:
-    """``ciphers`` (a libssh2 preference list) without AES-GCM when its guard is missing."""
-    if enable_gcm_batching_once() is True:
-        return ciphers
-    return ",".join(name for name in ciphers.split(",") if name not in GCM_CIPHERS)
+    """``ciphers`` (a libssh2 preference list) without those whose length guard is missing."""
+    enable_gcm_batching_once()
+    gcm, block = _guard_state[0]
+    unguarded = (() if gcm is True else GCM_CIPHERS) + (() if block is True else BLOCK_CIPHERS)
+    return ",".join(name for name in ciphers.split(",") if name not in unguarded)

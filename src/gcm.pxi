@@ -157,6 +157,7 @@ cdef enum:
     _OFF_READIDX = 35016
     _OFF_DATA_NUM = 35032
     _OFF_TOTAL_NUM = 35040
+    _OFF_PAYLOAD = 35048
     _OFF_OUTBUF = 35064
 
 cdef bint _encrypt_batching = False
@@ -272,6 +273,65 @@ cdef evp_ctrl_f _evp_ctrl = NULL
 cdef object _gcm_state = None          # None: not tried; True; or the reason
 
 
+cdef evp_cipher_f _aes128gcm = NULL
+cdef evp_cipher_f _aes256gcm = NULL
+cdef object _block_state = None         # None: not tried; True; or the reason
+
+
+cdef int _guard_block_decrypt(void *session, unsigned char *block,
+                              size_t blocksize) noexcept nogil:
+    """The guard for aes-ctr/aes-cbc: a first block libssh2 just decrypted.
+
+    With a MAC over the plaintext the length is encrypted, but ctr is
+    malleable: one flipped bit gives a length whose packet is not a whole
+    number of blocks, and libssh2's decrypt() asserts on that.  Such a length
+    is zeroed (libssh2 rejects it before allocating, see _guard_gcm_decrypt).
+    With an etm MAC the length is in clear before the block and checked only
+    after the MAC, but a server can still send one that is not a multiple of
+    the block: that call fails (the payload libssh2 then frees is the
+    current packet's).  Which case applies is told by the packet state of
+    libssh2 1.11.1: the block is buf + readidx, or payload + 4 (etm).  The
+    state is located from the last encrypted packet, whose first block is
+    outbuf, or outbuf + 4 with an etm MAC.
+    """
+    cdef unsigned char *seen = _packet_of(session)
+    cdef unsigned char *p
+    cdef unsigned int plen
+    cdef size_t readidx
+    cdef int shift
+    if seen == NULL:
+        return 0
+    for shift in range(0, 8, 4):
+        p = seen - shift
+        readidx = (<size_t *>(p + _OFF_READIDX))[0]
+        if readidx < _PACKETBUFSIZE and p + readidx == block:
+            memcpy(&plen, block, 4)
+            plen = ntohl(plen)
+            if (plen + 4) % blocksize or plen > _LIBSSH2_MAX_PAYLOAD:
+                memset(block, 0, 4)
+            return 0
+        if (<unsigned char **>(p + _OFF_PAYLOAD))[0] + 4 == block:
+            memcpy(&plen, block - 4, 4)
+            plen = ntohl(plen)
+            return 1 if plen % blocksize or plen < blocksize else 0
+    return 0
+
+
+cdef int _block_crypt(void *session, unsigned int seqno, unsigned char *block,
+                      size_t blocksize, void **abstract,
+                      int firstlast) noexcept nogil:
+    """The wrapper for aes-ctr/aes-cbc: libssh2's function, then the guard."""
+    cdef crypt_ctx *cctx = (<crypt_ctx **>abstract)[0]
+    cdef int rc
+    if cctx.encrypt and firstlast & _FIRST_BLOCK and session != NULL:
+        _remember_packet(session, block - _OFF_OUTBUF)
+    rc = _orig_crypt(session, seqno, block, blocksize, abstract, firstlast)
+    if rc == 0 and not cctx.encrypt and firstlast & _FIRST_BLOCK and \
+            blocksize >= 8:
+        return _guard_block_decrypt(session, block, blocksize)
+    return rc
+
+
 cdef int _gcm_crypt(void *session, unsigned int seqno, unsigned char *block,
                     size_t blocksize, void **abstract,
                     int firstlast) noexcept nogil:
@@ -280,6 +340,9 @@ cdef int _gcm_crypt(void *session, unsigned int seqno, unsigned char *block,
     cdef unsigned int plen
     cdef char lastiv[1]
     cdef int rc
+    if cctx.algo != _aes128gcm and cctx.algo != _aes256gcm:
+        return _block_crypt(session, seqno, block, blocksize, abstract,
+                            firstlast)
     if not cctx.encrypt:
         rc = _guard_gcm_decrypt(block, blocksize, firstlast)
         if rc:
@@ -353,7 +416,8 @@ cdef uintptr_t _find_string(list regions, bytes text):
 
 
 cdef crypt_method *_find_method(list regions, bytes name, int secret_len,
-                                evp_cipher_f algo):
+                                evp_cipher_f algo, int iv_len=12,
+                                int auth_len=16, long flags=_FLAGS_GCM):
     cdef uintptr_t name_at = _find_string(regions, name)
     cdef uintptr_t a
     cdef crypt_method *m
@@ -365,9 +429,10 @@ cdef crypt_method *_find_method(list regions, bytes name, int secret_len,
         while a + sizeof(crypt_method) <= <uintptr_t>end:
             if (<uintptr_t *>a)[0] == name_at:
                 m = <crypt_method *>a
-                if m.blocksize == 16 and m.iv_len == 12 and \
-                        m.secret_len == secret_len and m.auth_len == 16 and \
-                        m.flags == _FLAGS_GCM and m.get_len == NULL and \
+                if m.blocksize == 16 and m.iv_len == iv_len and \
+                        m.secret_len == secret_len and \
+                        m.auth_len == auth_len and \
+                        m.flags == flags and m.get_len == NULL and \
                         m.init != NULL and m.crypt != NULL and \
                         m.dtor != NULL and m.algo == algo:
                     if found != NULL:
@@ -497,8 +562,8 @@ def gcm_wrapper_state():
 
 
 cdef _install_locked():
-    global _gcm_state, _orig_crypt, _evp_cipher, _evp_ctrl
-    global _encrypt_batching, _decrypt_batching
+    global _gcm_state, _orig_crypt, _evp_cipher, _evp_ctrl, _block_state
+    global _encrypt_batching, _decrypt_batching, _aes128gcm, _aes256gcm
     cdef void *lib
     cdef evp_cipher_f aes128
     cdef evp_cipher_f aes256
@@ -531,6 +596,8 @@ cdef _install_locked():
             _gcm_state = True
             return
         _orig_crypt = m128.crypt
+        _aes128gcm = aes128
+        _aes256gcm = aes256
         _encrypt_batching = _batching_wanted("PSSH_NO_GCM_BATCH")
         _self_test(aes128, lib, _orig_crypt)
         _self_test(aes256, lib, _orig_crypt)
@@ -544,5 +611,48 @@ cdef _install_locked():
     except Exception as exc:  # noqa: BLE001 - reported, libssh2 left as it was
         _encrypt_batching = False
         _gcm_state = "not installed: %s" % (exc,)
+        _block_state = "not installed: the AES-GCM wrapper is not"
         return
     _gcm_state = True
+    _install_block_guard(lib, regions)
+
+
+# The aes-ctr/aes-cbc descriptors the wrapper guards too: (name, key length,
+# libcrypto cipher).  Only those pssh offers (pssh/_connect.py CIPHERS).
+_BLOCK_CIPHERS = (
+    (b"aes128-ctr", 16, b"EVP_aes_128_ctr"), (b"aes192-ctr", 24, b"EVP_aes_192_ctr"),
+    (b"aes256-ctr", 32, b"EVP_aes_256_ctr"), (b"aes128-cbc", 16, b"EVP_aes_128_cbc"),
+    (b"aes192-cbc", 24, b"EVP_aes_192_cbc"), (b"aes256-cbc", 32, b"EVP_aes_256_cbc"))
+
+
+cdef _install_block_guard(void *lib, list regions):
+    """Wrap libssh2's aes-ctr/aes-cbc descriptors with _gcm_crypt (which
+    sends them to _block_crypt): all or none."""
+    global _block_state
+    cdef crypt_method *m
+    cdef evp_cipher_f algo
+    cdef list found = []
+    try:
+        # The guard reads libssh2's packet state: this version's layout only.
+        if _info.get("libssh2_version") != "1.11.1":
+            raise RuntimeError("libssh2 %s, not 1.11.1" % (_info.get("libssh2_version"),))
+        for name, secret_len, symbol in _BLOCK_CIPHERS:
+            algo = <evp_cipher_f>dlsym(lib, symbol)
+            if algo == NULL:
+                raise RuntimeError("%s not found" % (symbol.decode(),))
+            m = _find_method(regions, name, secret_len, algo, 16, 0, 0)
+            if m == NULL or m.crypt != _orig_crypt:
+                raise RuntimeError("libssh2's %s descriptor not recognised" % (name.decode(),))
+            found.append(<uintptr_t>m)
+        for address in found:
+            _patch(<crypt_method *><uintptr_t>address)
+    except Exception as exc:  # noqa: BLE001 - reported; pssh then stops offering them
+        _block_state = "not installed: %s" % (exc,)
+        return
+    _block_state = True
+
+
+def block_cipher_guard():
+    """True when the aes-ctr/aes-cbc length guard is installed, else why not
+    (None before install_gcm_wrapper() ran)."""
+    return _block_state

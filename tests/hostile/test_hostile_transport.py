@@ -14,7 +14,7 @@ import time
 
 import gevent
 import pytest
-from toolkit.relay import DROP, GCM_TAG_LEN, STALL, Action, Relay, with_length
+from toolkit.relay import DROP, GCM_TAG_LEN, STALL, Action, Relay, flip_bit, with_length
 
 from pssh.exceptions import ConnectionError, PSSHError, Timeout
 from pssh.single import SSHClient
@@ -145,17 +145,64 @@ def test_gcm_attack_leaves_other_hosts_alone(make_sshd, user_key):
     assert "%s:%s" % (relay.host, relay.port) in result[1]["msg"]
 
 
-def test_without_a_guard_aes_gcm_is_not_offered(make_sshd, user_key):
-    """Pure backend where the compiled module cannot load: no guard can be installed, so AES-GCM
-    is left out of the cipher preference (logged once): a GCM-only server is refused in the
-    handshake, any other server connects with another cipher."""
+@pytest.mark.parametrize("chunk", [0, 2], ids=["handshake", "authentication"])
+def test_ctr_flipped_length_bit_fails_the_connection_not_the_process(make_sshd, user_key, chunk):
+    """aes-ctr with a MAC over the plaintext: the length is encrypted, but ctr is malleable.
+    Flipping its lowest bit in transit used to make a packet that is not a whole number of
+    blocks and SIGABRT the client in libssh2's decrypt(); now that host fails cleanly.
+
+    Without clear lengths the relay cannot count packets; it flips the fourth byte of an
+    encrypted chunk, which starts with a packet as the server answers one request at a time
+    (chunk 0: the first packet after NEWKEYS, chunk 2: a reply during authentication)."""
+    server = make_sshd(extra_config={"Ciphers": "aes128-ctr", "MACs": "hmac-sha2-256"})
+    fired = []
+
+    def hook(packet):
+        if packet.encrypted and packet.index == chunk:
+            fired.append(True)
+            return flip_bit(packet, 3)
+        return None
+
+    with Relay(server.address, hook) as relay:
+        result, _ = run_child(spec_for(server, user_key, [[relay.host, relay.port]]))
+    assert fired
+    assert result.get("exc") in ("HandshakeError", "AuthenticationError",
+                                 "ConnectionLostError"), result
+    assert "%s:%s" % (relay.host, relay.port) in result["msg"]
+
+
+@pytest.mark.parametrize("cipher,mac", [("aes128-ctr", "hmac-sha2-256"),
+                                        ("aes256-ctr", "hmac-sha2-512-etm@openssh.com"),
+                                        ("aes128-cbc", "hmac-sha1"),
+                                        ("aes256-cbc", "hmac-sha2-256-etm@openssh.com")])
+def test_guarded_block_ciphers_still_carry_honest_traffic(make_sshd, user_key, cipher, mac):
+    """The aes-ctr/aes-cbc guard rejects nothing an honest server sends: full-size packets
+    arriving in pieces, with a MAC over the plaintext and with an etm MAC."""
+    server = make_sshd(extra_config={"Ciphers": cipher, "MACs": mac})
+    client = SSHClient(server.host, port=server.port, user=server.user, pkey=user_key.private,
+                       num_retries=1, timeout=20, allow_agent=False, identity_auth=False)
+    with gevent.Timeout(30, AssertionError("command hung")):
+        out = client.run_command("head -c 3000000 /dev/zero | tr '\\0' a | fold -w 1000")
+        lines = list(out.stdout)
+        client.wait_finished(out)
+    assert out.exit_code == 0
+    assert lines == ["a" * 1000] * 3000
+
+
+def test_without_guards_unguarded_ciphers_are_not_offered(make_sshd, user_key):
+    """Pure backend where the compiled module cannot load: no guard can be installed, so AES-GCM,
+    aes-ctr and aes-cbc are left out of the cipher preference (logged once each): a server with
+    only those is refused in the handshake, a default server connects (chacha20-poly1305)."""
     gcm_only = make_sshd(extra_config={"Ciphers": ",".join(GCM)})
+    ctr_only = make_sshd(extra_config={"Ciphers": "aes128-ctr,aes256-cbc"})
     default = make_sshd()
     env = {"PSSH_PURE_PYTHON": "1"}
-    result, log = run_child(spec_for(gcm_only, user_key, [[gcm_only.host, gcm_only.port]],
-                                     no_native=True), env=env)
-    assert result.get("exc") == "HandshakeError", result
-    assert log.count("AES-GCM is not offered") == 1, log
+    for server in (gcm_only, ctr_only):
+        result, log = run_child(spec_for(server, user_key, [[server.host, server.port]],
+                                         no_native=True), env=env)
+        assert result.get("exc") == "HandshakeError", result
+        assert log.count("AES-GCM is not offered") == 1, log
+        assert log.count("aes-ctr/aes-cbc is not offered") == 1, log
     result, _ = run_child(spec_for(default, user_key, [[default.host, default.port]],
                                    no_native=True), env=env)
     assert result == {"stdout": ["ok"]}
