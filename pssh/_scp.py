@@ -42,36 +42,46 @@ class _TrailingOutput(Exception):
     """The remote scp said too much, or took too long, after the transfer."""
 
 
-def _read_exact(ops, channel, size, stream_id=0):
-    """Up to ``size`` bytes of ``channel`` (fewer only at EOF)."""
+def _read_exact(ops, channel, size, stream_id=0, deadline=None):
+    """Up to ``size`` bytes of ``channel`` (fewer only at EOF). ``deadline``: one for the
+    whole read; without it ``timeout`` bounds each wait."""
     data = b""
     session, waiter = ops.session, ops.waiter
-    while len(data) < size:
-        try:
-            rc, chunk = channel.read_ex(size - len(data), stream_id)
-        except SSH2Error as exc:
-            raise Failed(_code(exc), None, exc) from None
-        if rc > 0:
-            data += chunk
-            continue
-        if rc == 0 and channel.eof():
-            break
-        if rc < 0 and rc != EAGAIN:
-            raise Failed(rc)
-        if rc == 0 and channel.poll_channel_read(0):
-            continue
-        waiter.wait(session.block_directions(), ops.deadline())
-    ops.settle()
+    try:
+        while len(data) < size:
+            try:
+                rc, chunk = channel.read_ex(size - len(data), stream_id)
+            except SSH2Error as exc:
+                raise Failed(_code(exc), None, exc) from None
+            if rc > 0:
+                data += chunk
+                continue
+            if rc == 0 and channel.eof():
+                break
+            if rc < 0 and rc != EAGAIN:
+                raise Failed(rc)
+            if rc == 0 and channel.poll_channel_read(0):
+                continue
+            waiter.wait(session.block_directions(),
+                        ops.deadline() if deadline is None else deadline)
+    finally:
+        ops.settle()
     return data
 
 
 def _read_line(ops, channel, limit=4096):
+    """The remote scp's message line, at most ``limit`` bytes and within ``timeout`` in total:
+    a line that trickles in is cut where it is when the time is up."""
+    deadline = ops.deadline()
     line = b""
-    while len(line) < limit:
-        byte = _read_exact(ops, channel, 1)
-        if not byte or byte == b"\n":
-            break
-        line += byte
+    try:
+        while len(line) < limit:
+            byte = _read_exact(ops, channel, 1, deadline=deadline)
+            if not byte or byte == b"\n":
+                break
+            line += byte
+    except DeadlineExceeded:
+        line += b" [...]"
     return line.decode("utf-8", "replace")
 
 

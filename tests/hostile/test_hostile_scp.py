@@ -56,11 +56,12 @@ def nothing_left(directory):
 
 # -- output after the transfer ----------------------------------------------------------------
 
-@pytest.mark.parametrize("behaviour", ["trailing-endless", "trailing-drip"])
+@pytest.mark.parametrize("behaviour", ["trailing-endless", "trailing-drip", "error-drip"])
 @pytest.mark.parametrize("direction", ["upload", "download"])
 def test_endless_output_after_the_transfer_ends_in_error(fake, user_key, scratch, behaviour,
                                                          direction):
-    """Was: read until the remote stopped (never), or for ever as the drip is never idle."""
+    """Was: read until the remote stopped (never), or for ever as a drip is never idle (an
+    error line: up to 4096 bytes, each within ``timeout``)."""
     srv = fake(behaviour)
     client = connect(srv, user_key)
     remote = "/fake/target.bin"
@@ -70,7 +71,8 @@ def test_endless_output_after_the_transfer_ends_in_error(fake, user_key, scratch
     else:
         call = lambda: client.scp_recv(remote, os.path.join(local_dir, "got"))  # noqa: E731
     err = expect_scp_error(call, srv.host, remote, within=TIMEOUT + 5)
-    expected = "was still running" if behaviour == "trailing-drip" else "printed more than"
+    expected = {"trailing-endless": "printed more than", "trailing-drip": "was still running",
+                "error-drip": "fake scp: zz"}[behaviour]
     assert expected in str(err)
     assert nothing_left(local_dir)
     client.close()

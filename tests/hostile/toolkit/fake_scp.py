@@ -11,12 +11,13 @@ Behaviours (``BEHAVIOURS``):
 
 * uploads, after acknowledging the file: ``trailing-small`` (a line on stderr, exit 0),
   ``trailing-big`` (``BIG_TRAILING`` bytes on stdout, exit 0), ``trailing-endless`` (stdout
-  without end), ``trailing-drip`` (one byte every 0.2 s without end);
+  without end), ``trailing-drip`` (one byte every 0.2 s without end); ``error-drip``
+  (instead of acknowledging: an error line that never ends, one byte every 0.2 s);
 * downloads, in the ``C`` header or the data: ``size-negative``, ``size-huge`` (> 2**64),
   ``size-beyond-data`` (announces a terabyte, sends 10 bytes and exits), ``mode-bad``,
   ``mode-0777``, ``mode-4755`` (the last two send a correct file), ``header-long`` (a
   100 000-byte header line), ``more-data`` (20 bytes for an announced 10), and the
-  ``trailing-*`` behaviours after the final status byte.
+  ``trailing-*`` and ``error-drip`` behaviours at the final status byte.
 """
 import os
 import shlex
@@ -28,7 +29,7 @@ TIME_LIMIT = 30
 BIG_TRAILING = 64 * 1024 * 1024
 PAYLOAD = b"0123456789"
 
-BEHAVIOURS = ("trailing-small", "trailing-big", "trailing-endless", "trailing-drip",
+BEHAVIOURS = ("trailing-small", "trailing-big", "trailing-endless", "trailing-drip", "error-drip",
               "size-negative", "size-huge", "size-beyond-data", "mode-bad", "mode-0777",
               "mode-4755", "header-long", "more-data")
 
@@ -54,6 +55,19 @@ def _read_until(end):
     return data
 
 
+def _drip(first):
+    _send(first)
+    while True:
+        _send(b"z")
+        time.sleep(0.2)
+
+
+def _final_status(behaviour):
+    if behaviour == "error-drip":
+        _drip(b"\1fake scp: ")
+    _send(b"\0")
+
+
 def _trailing(behaviour):
     if behaviour == "trailing-small":
         os.write(2, b"fake scp: all done\n")
@@ -66,9 +80,7 @@ def _trailing(behaviour):
         while True:
             _send(block)
     elif behaviour == "trailing-drip":
-        while True:
-            _send(b"z")
-            time.sleep(0.2)
+        _drip(b"")
 
 
 def sink(behaviour):
@@ -88,7 +100,7 @@ def sink(behaviour):
         if not chunk:
             sys.exit(1)
         left -= len(chunk)
-    _send(b"\0")
+    _final_status(behaviour)
     _trailing(behaviour)
 
 
@@ -117,7 +129,7 @@ def source(behaviour, name):
     _send(data)
     if behaviour == "size-beyond-data":
         sys.exit(0)
-    _send(b"\0")
+    _final_status(behaviour)
     _read_until(b"\0")
     _trailing(behaviour)
 
