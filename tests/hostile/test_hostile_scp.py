@@ -144,3 +144,15 @@ def test_download_mode_from_the_header_is_masked(fake, user_key, scratch, umask_
         assert fh.read() == fake_scp.PAYLOAD
     assert stat_mod.S_IMODE(os.stat(local).st_mode) == mode
     client.close()
+
+
+def test_absurd_times_in_the_header_do_not_break_the_download(fake, user_key, scratch):
+    """libssh2 saturates times beyond 2**63 to 2**63 - 1; setting them must not raise."""
+    srv = fake("times-bad")
+    client = connect(srv, user_key)
+    local = os.path.join(scratch, "down", "got")
+    with gevent.Timeout(GUARD):
+        client.scp_recv("/fake/source.bin", local)
+    with open(local, "rb") as fh:
+        assert fh.read() == fake_scp.PAYLOAD
+    client.close()
