@@ -26,7 +26,8 @@ include "read.pxi"             # pump_channel()
 include "write.pxi"            # write_all()
 include "sftp.pxi"             # sftp_write_file(), sftp_read_file()
 include "scp.pxi"              # scp_send_file(), scp_recv_file()
-include "gcm.pxi"              # enable_gcm_batching()
+include "crypt_methods.pxi"    # libssh2 cipher descriptors, packet state
+include "gcm.pxi"              # install_gcm_wrapper(): length guards, batching
 
 # API parity with pssh._pure: mapping ssh2-python exceptions to libssh2 codes
 # is not a hot path, so reuse the single pure definition instead of a copy.
