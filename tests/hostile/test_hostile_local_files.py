@@ -47,6 +47,8 @@ def test_source_truncated_mid_upload_fails_that_host_only(sshd, user_key, scratc
     assert not failed["ok"] and error.__name__ in failed["mro"], failed
     assert failed["host"] == sshd.host and failed["path"] == shrinking
     assert "changed size during upload" in failed["message"]
+    if method == "copy_file":  # a new file whose upload failed is removed (SCP writes in place)
+        assert not os.path.exists(os.path.join(scratch, "out-a.bin"))
     assert other["ok"], other
     with open(intact, "rb") as mine, open(os.path.join(scratch, "out-b.bin"), "rb") as theirs:
         assert mine.read() == theirs.read()
@@ -64,7 +66,7 @@ def umask_022():
 @pytest.mark.parametrize("method", ["copy_remote_file", "scp_recv"])
 @pytest.mark.parametrize("remote_mode, local_mode", [(0o777, 0o755), (0o666, 0o644),
                                                      (0o4755, 0o755), (0o2775, 0o755),
-                                                     (0o1777, 0o755)])
+                                                     (0o1777, 0o755)], ids=oct)
 def test_download_mode_is_masked(sshd, user_key, scratch, umask_022, method, remote_mode,
                                  local_mode):
     """Was: the remote bits exactly (world-writable with 0666/0777)."""
