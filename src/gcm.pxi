@@ -11,7 +11,10 @@
 # between the minimum packet and libssh2's bound, a final call shorter than
 # the tag -- so libssh2 fails that connection with LIBSSH2_ERROR_DECRYPT and
 # no assert is reached.  The guard is installed whatever the batching
-# settings (PSSH_NO_GCM_BATCH=1 turns batching off, not the guard).
+# settings (PSSH_NO_GCM_BATCH=1 turns batching off, not the guard).  The
+# aes-ctr/aes-cbc descriptors share libssh2's crypt function and get the
+# wrapper too, for their own guard (_guard_block_decrypt: a flipped bit of a
+# ctr-encrypted length reaches another assert); they are never batched.
 #
 # Batching (why): libssh2 1.11's transport layer encrypts every outgoing
 # packet in 16-byte steps, one crypt() call -- and one EVP_Cipher call -- per
