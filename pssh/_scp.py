@@ -34,6 +34,8 @@ _ERRORS = (Failed, DeadlineExceeded, WaiterClosed)
 TRAILING_LIMIT = 64 * 1024
 TRAILING_KEPT = 4096
 _DRAIN_READ = 16384
+# libssh2's buffer for SCP header lines holds this many bytes and a NUL.
+_SCP_HEADER_MAX = 255
 # libssh2 parses the size into a signed 64-bit value and saturates larger ones to this.
 _SATURATED_SIZE = 2 ** 63 - 1
 
@@ -206,8 +208,9 @@ def send(ops, local_file, remote_file, progress=None, sftp_session=None, mkdir_p
     except OSError as exc:
         raise _local_error(exc, host, local_file) from None
     total = source.size
-    args = (encode_path(remote_file), source.mode & 0o777, total, int(source.mtime),
-            int(source.atime))
+    remote_b = encode_path(remote_file)
+    _check_header_fits(ops, remote_b, source.mode & 0o777, total, remote_file)
+    args = (remote_b, source.mode & 0o777, total, int(source.mtime), int(source.atime))
     try:
         try:
             channel = ops.call(ops.session.scp_send64, *args)
@@ -262,6 +265,18 @@ def send(ops, local_file, remote_file, progress=None, sftp_session=None, mkdir_p
     logger.info("Copied local file %s to remote destination %s:%s", local_file, host,
                 remote_file)
     return total
+
+
+def _check_header_fits(ops, remote_b, mode, size, remote_file):
+    """libssh2 formats the ``C`` line of an upload into a 256-byte buffer and then sends as
+    many bytes as the untruncated line would have: a longer line (a name over about 245
+    bytes) would send the session memory that follows the buffer to the server. Refuse it."""
+    header = b"C0%o %d %s\n" % (mode, size, posixpath.basename(remote_b))
+    if len(header) > _SCP_HEADER_MAX:
+        raise SCPError("SCP upload of %s to host %s failed - file name too long for SCP "
+                       "(%d bytes; the header line may have at most %d): use copy_file",
+                       remote_file, ops.host, len(posixpath.basename(remote_b)),
+                       _SCP_HEADER_MAX, host=ops.host, port=ops.port, path=remote_file)
 
 
 def _prepare_target(ops, sftp_session, remote_file, mkdir_parents):

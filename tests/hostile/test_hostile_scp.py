@@ -156,3 +156,22 @@ def test_absurd_times_in_the_header_do_not_break_the_download(fake, user_key, sc
     with open(local, "rb") as fh:
         assert fh.read() == fake_scp.PAYLOAD
     client.close()
+
+
+# "C0644 7 NAME\n" for the 7-byte file: 255 bytes with a 246-byte name.
+@pytest.mark.parametrize("length, fits", [(246, True), (247, False), (255, False)])
+def test_upload_name_too_long_for_the_scp_header(sshd, user_key, scratch, length, fits):
+    """Was: libssh2 sent the whole untruncated C line from its 256-byte buffer, i.e. the
+    session memory after it (seen as a Timeout: the line then lacks its newline)."""
+    client = connect(sshd, user_key)
+    src = small_file(scratch)
+    remote = os.path.join(scratch, "n" * length)
+    with gevent.Timeout(GUARD):
+        if fits:
+            client.scp_send(src, remote)
+            assert os.path.exists(remote)
+        else:
+            expect_scp_error(lambda: client.scp_send(src, remote), sshd.host, remote,
+                             within=1)
+            assert not os.path.exists(remote)
+    client.close()
