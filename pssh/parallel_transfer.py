@@ -14,8 +14,8 @@ that would make that path leave its directory (one containing a path separator o
 ``.``/``..``; aliases come from ssh_config too) fails that host's greenlet with
 :class:`HostArgumentError`, before connecting; the other hosts go on.
 
-Uploading one file to many hosts reads it once: the hosts' transfers share one read-only memory
-mapping of it (see :mod:`pssh._localfile`).
+Uploading one file to many hosts opens it once: the hosts' transfers share one descriptor and
+read it with ``pread``, from the page cache after the first (see :mod:`pssh._localfile`).
 """
 import os
 from collections.abc import Mapping
