@@ -24,7 +24,7 @@ import ssh2.channel
 
 from pssh._libssh2 import LIB, pointer
 
-__all__ = ["ExitSignal", "read_exit_signal", "MAX_SIGNAL_NAME"]
+__all__ = ["ExitSignal", "read_exit_signal", "remote_close_flag", "MAX_SIGNAL_NAME"]
 
 logger = logging.getLogger("pssh")
 
@@ -96,3 +96,23 @@ def read_exit_signal(channel) -> ExitSignal:
     if not _VALID_NAME.match(name):
         return _MALFORMED
     return ExitSignal(name.decode("ascii"), False)
+
+
+# libssh2_channel_data local, remote follow exit_signal: four uint32 (id, window sizes,
+# packet size), then the chars close, eof, extended_data_ignore_mode (20 bytes padded).
+_CHANNEL_DATA_SIZE = 20
+_REMOTE_CLOSE_OFFSET = _SIGNAL_OFFSET + _PTR + _CHANNEL_DATA_SIZE + 4 * 4
+
+
+def remote_close_flag(channel):
+    """A callable answering whether the server closed ``channel`` (its CLOSE arrived), or
+    None when the layout is unknown. libssh2 has no call for it: a channel closed without EOF
+    never reports EOF, so a reader waiting for EOF would wait forever."""
+    if LIB is None or type(channel) is not ssh2.channel.Channel:
+        return None
+    channel_ptr = pointer(channel)
+    if not channel_ptr or not _layout_matches(channel_ptr):
+        return None
+    flag = ctypes.c_char.from_address(channel_ptr + _REMOTE_CLOSE_OFFSET)
+    # ``flag`` points into the channel: only valid while the ssh2 Channel object lives.
+    return lambda: flag.value != b"\0"

@@ -40,32 +40,53 @@ def error_code(exc):
     return _EXCEPTION_CODES.get(type(exc), _codes.LIBSSH2_ERROR_SOCKET_NONE)
 
 
-def pump_channel(session, channel, out, err, wait, on_data):
+BUFFER_FULL = 1
+
+
+def pump_channel(session, channel, out, err, wait, on_data, limit=0):
     """Drain stdout and stderr of ``channel`` into ``out``/``err`` until remote EOF.
 
-    Returns 0 at EOF or a negative libssh2 error code. ``on_data()`` is called
-    after every pass that appended bytes; ``wait(directions)`` on EAGAIN.
+    Returns 0 at EOF or a negative libssh2 error code, or ``BUFFER_FULL`` (1) as soon as
+    ``out`` or ``err`` holds ``limit`` bytes (0: no limit): the channel is then not read
+    until the next call. ``on_data()`` is called after every pass that appended bytes;
+    ``wait(directions)`` on EAGAIN.
     """
     eagain = LIBSSH2_ERROR_EAGAIN
     read_ex = channel.read_ex
     rechecked = False
+    limit = limit or float("inf")
     while True:
         appended = False
         try:
-            rc_out, data = read_ex(_CHUNK, 0)
-            while rc_out > 0:
-                out += data
-                appended = True
+            # The limit is checked per read: each libssh2 read re-opens the SSH window.
+            full = len(out) >= limit or len(err) >= limit
+            rc_out = rc_err = 0
+            if not full:
                 rc_out, data = read_ex(_CHUNK, 0)
-            rc_err, data = read_ex(_CHUNK, 1)
-            while rc_err > 0:
-                err += data
-                appended = True
+                while rc_out > 0:
+                    out += data
+                    appended = True
+                    if len(out) >= limit:
+                        full = True
+                        break
+                    rc_out, data = read_ex(_CHUNK, 0)
+            if not full:
                 rc_err, data = read_ex(_CHUNK, 1)
+                while rc_err > 0:
+                    err += data
+                    appended = True
+                    if len(err) >= limit:
+                        full = True
+                        break
+                    rc_err, data = read_ex(_CHUNK, 1)
         except SSH2Error as exc:
             if appended:
                 on_data()
             return error_code(exc)
+        if full:
+            if appended:
+                on_data()
+            return BUFFER_FULL
         if appended:
             rechecked = False
             on_data()

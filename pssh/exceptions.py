@@ -193,6 +193,13 @@ class InvalidAPIUseError(PSSHError):
     """The API was called with an impossible combination of arguments."""
 
 
+class OutputBufferFullError(SessionError):
+    """Reading cannot progress: a stream of the command holds ``max_unread_output`` bytes not
+    read, so pssh stopped reading the channel. ``stream`` names the full stream."""
+
+    stream = None
+
+
 class HostKeyError(PSSHError):
     """The server's host key is unknown, changed or revoked under the policy in force.
 

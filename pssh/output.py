@@ -5,7 +5,10 @@ stream. Line iterators consume them: every access to ``HostOutput.stdout``
 makes a new generator over the same buffer, so lines read by one iterator are
 gone for all (single consumer, as in parallel-ssh 2.x), and a partial line
 stays in the buffer between iterators. Memory is bounded by what has not been
-read yet.
+read yet, and per stream by ``max_unread_output``: at that many unread bytes the
+pump stops reading the channel (the SSH window then closes and the server waits)
+until the user reads; a read that cannot progress meanwhile fails at once with
+:class:`pssh.exceptions.OutputBufferFullError` instead of hanging.
 """
 import logging
 import os
@@ -15,10 +18,10 @@ from time import monotonic
 
 from gevent.event import Event
 
-from pssh.exceptions import Timeout
+from pssh.exceptions import OutputBufferFullError, Timeout
 
 __all__ = ["HostOutput", "HostOutputBuffers", "BufferData", "OutputBuffer", "Stdin",
-           "DEFAULT_DECODE_ERRORS"]
+           "DEFAULT_DECODE_ERRORS", "DEFAULT_MAX_UNREAD_OUTPUT"]
 
 logger = logging.getLogger("pssh")
 host_logger = logging.getLogger("pssh.host_logger")
@@ -31,6 +34,9 @@ DEFAULT_DECODE_ERRORS = "backslashreplace"
 # Bytes decoded into one batch of lines (see OutputBuffer.take_lines).
 BATCH_BYTES = 256 * 1024
 
+# Unread bytes per stream at which the channel is no longer read (SSHClient max_unread_output).
+DEFAULT_MAX_UNREAD_OUTPUT = 64 * 1024 * 1024
+
 
 class OutputBuffer:
     """Bytes of one stream, written by the channel pump and read as lines.
@@ -40,17 +46,19 @@ class OutputBuffer:
     generator dropped half-way leaves the rest for the next one, and the hot
     path is a plain ``yield from`` over a list. ``finished`` is set when the
     stream has ended (remote EOF or failure); ``error`` then holds the
-    failure, if any.
+    failure, if any. ``room`` (an Event, or None) is set whenever bytes
+    leave ``data``: it resumes a pump paused on a full buffer.
     """
 
-    __slots__ = ("data", "batch", "event", "finished", "error")
+    __slots__ = ("data", "batch", "event", "finished", "error", "room")
 
-    def __init__(self):
+    def __init__(self, room=None):
         self.data = bytearray()
         self.batch = iter(())
         self.event = Event()
         self.finished = False
         self.error = None
+        self.room = room
 
     @property
     def lines(self):
@@ -102,6 +110,8 @@ class OutputBuffer:
             # The unterminated last line keeps a trailing \r: only \r\n separates lines.
             parts.append(tail.decode(encoding, errors))
         del data[:consumed]
+        if self.room is not None:
+            self.room.set()
         if length_hint(self.batch):
             parts = list(self.batch) + parts
         self.batch = iter(parts)
@@ -112,6 +122,8 @@ class OutputBuffer:
             return None
         chunk = bytes(self.data)
         self.data.clear()
+        if self.room is not None:
+            self.room.set()
         return chunk
 
 
@@ -149,12 +161,36 @@ def _batches(buffer, output):
             if buffer.error is not None:
                 raise buffer.error
             return
+        state = output._state
+        if state is not None and state.paused and state.full():
+            raise buffer_full_error(state, output.host, buffer)
         buffer.event.clear()
         wait_for = _remaining(started, read_timeout, idle_timeout)
         if not buffer.event.wait(wait_for):
             if buffer.finished:
                 continue
             raise _read_timeout(output, started, read_timeout, idle_timeout)
+
+
+def buffer_full_error(state, host, reading=None):
+    """The error for a read of ``reading`` (an OutputBuffer; None: waiting for the end) that
+    cannot progress because the pump of the command (its state ``state``) is paused on a
+    full buffer."""
+    full = "stdout" if len(state.stdout.data) >= len(state.stderr.data) else "stderr"
+    advice = "read %s or set output.max_unread_output higher" % full
+    if reading is None:
+        waiting = "the command to finish"
+    else:
+        waiting = "stdout" if reading is state.stdout else "stderr"
+        if waiting == full:
+            waiting = "a complete line of %s" % full
+            advice = "set output.max_unread_output higher"
+    exc = OutputBufferFullError(
+        "Host %s: %s holds %s bytes not read (max_unread_output), so the channel is no "
+        "longer read and waiting for %s cannot progress; %s, then read again", host, full,
+        len(getattr(state, full).data), waiting, advice, host=host)
+    exc.stream = full
+    return exc
 
 
 def _remaining(started, read_timeout, idle_timeout):
@@ -277,6 +313,18 @@ class HostOutput:
         if self._state is None:
             return None
         return self._state.exit_signal
+
+    @property
+    def max_unread_output(self):
+        """Unread bytes per stream at which pssh stops reading this command's channel."""
+        return None if self._state is None else self._state.max_unread_output
+
+    @max_unread_output.setter
+    def max_unread_output(self, limit):
+        if self._state is None:
+            return
+        self._state.max_unread_output = limit or None
+        self._state.room.set()
 
     @property
     def finished(self):

@@ -11,6 +11,7 @@ import logging
 import os
 import warnings
 import weakref
+from time import monotonic
 
 import gevent
 import gevent.event
@@ -20,13 +21,14 @@ from ssh2.utils import handle_error_codes
 
 from pssh import _connect, hostkeys
 from pssh._backend import backend
-from pssh._exit_signal import read_exit_signal
+from pssh._exit_signal import read_exit_signal, remote_close_flag
 from pssh._hub import DeadlineExceeded, WaiterClosed, deadline_after
 from pssh.constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, RETRY_DELAY
 from pssh.exceptions import (
     ConnectionLostError, InvalidAPIUseError, PKeyFileError, SessionError, Timeout)
 from pssh.output import (
-    DEFAULT_DECODE_ERRORS, BufferData, HostOutput, HostOutputBuffers, OutputBuffer, Stdin)
+    DEFAULT_DECODE_ERRORS, DEFAULT_MAX_UNREAD_OUTPUT, BufferData, HostOutput, HostOutputBuffers,
+    OutputBuffer, Stdin, buffer_full_error)
 from pssh.shell import InteractiveShell
 from pssh.tunnel import Hop, parse_proxy_jump
 from pssh.transfer import TransferMixin
@@ -77,29 +79,66 @@ def _validate_cert(cert_file, pkey):
     return data
 
 
+# pump_channel's answer (both backends) when a buffer holds ``max_unread_output`` bytes.
+_BUFFER_FULL = 1
+
+
+class _RemoteClosed(Exception):
+    """Raised out of the backend pump: the server closed the channel without an EOF."""
+
+
 class _ChannelState:
-    """What the pump of one channel produced: buffers, exit status, completion."""
+    """What the pump of one channel produced: buffers, exit status, completion.
+
+    ``paused`` (and the ``blocked`` event) while the pump stopped reading because a buffer
+    holds ``max_unread_output`` unread bytes; ``room`` is set when bytes leave a buffer.
+    """
 
     __slots__ = ("channel", "stdout", "stderr", "pump", "done", "exit_code", "exit_signal",
-                 "error", "closing", "agent_forwarder")
+                 "error", "closing", "agent_forwarder", "max_unread_output", "paused",
+                 "blocked", "room", "host")
 
-    def __init__(self, channel, agent_forwarder=None):
+    def __init__(self, channel, host, agent_forwarder=None, max_unread_output=None):
         self.channel = channel
+        self.host = host
         # Agent channels may arrive for as long as the command runs, even after the
         # client object is gone: the output keeps the forwarder alive.
         self.agent_forwarder = agent_forwarder
-        self.stdout = OutputBuffer()
-        self.stderr = OutputBuffer()
+        self.room = gevent.event.Event()
+        self.stdout = OutputBuffer(self.room)
+        self.stderr = OutputBuffer(self.room)
         self.pump = None
         self.done = gevent.event.Event()
         self.exit_code = None
         self.exit_signal = None
         self.error = None
         self.closing = False
+        self.max_unread_output = max_unread_output
+        self.paused = False
+        self.blocked = gevent.event.Event()
+
+    def full(self):
+        # A channel being closed is read to its end: its output is no longer wanted.
+        limit = self.max_unread_output
+        return bool(limit) and not self.closing and (len(self.stdout.data) >= limit or len(self.stderr.data) >= limit)
 
     def on_data(self):
         self.stdout.event.set()
         self.stderr.event.set()
+
+    def wait_done(self, timeout=None):
+        """True once finished, False at ``timeout``; raises OutputBufferFullError while the
+        pump waits for the user to read (the command cannot finish before that)."""
+        deadline = deadline_after(timeout)
+        while not self.done.is_set():
+            if self.blocked.is_set():
+                if self.full():
+                    raise buffer_full_error(self, self.host)
+                self.blocked.clear()    # read meanwhile: the pump is about to resume
+            remaining = None if deadline is None else max(0.0, deadline - monotonic())
+            if not gevent.wait([self.done, self.blocked], timeout=remaining, count=1):
+                return False
+        return True
 
 
 class SSHClient(TransferMixin):
@@ -116,7 +155,8 @@ class SSHClient(TransferMixin):
                  _auth_thread_pool=True, keepalive_seconds=60, identity_auth=True,
                  ipv6_only=False, compress=False, keyboard_interactive=False,
                  host_key_policy=None, known_hosts=None, ssh_config=None, _options=None,
-                 proxy_jump=None, agent=None, cert_file=None, _proxy_hop=None):
+                 proxy_jump=None, agent=None, cert_file=None, _proxy_hop=None,
+                 max_unread_output=DEFAULT_MAX_UNREAD_OUTPUT):
         if keyboard_interactive and password is None:
             raise InvalidAPIUseError("keyboard_interactive=True requires a password")
         if forward_ssh_agent:
@@ -178,6 +218,7 @@ class SSHClient(TransferMixin):
         self._agent_forwarder = None
         self.agent = agent
         self.cert_file = _validate_cert(cert_file, self.pkey)
+        self.max_unread_output = max_unread_output or None
         self._proxy_hop = _proxy_hop or self._make_proxy_hop()
         self._connect()
 
@@ -313,7 +354,8 @@ class SSHClient(TransferMixin):
                                   fqc)
 
     def _start_output(self, channel, encoding, read_timeout, idle_timeout, fqc):
-        state = _ChannelState(channel, self._agent_forwarder)
+        state = _ChannelState(channel, self.host, self._agent_forwarder,
+                              self.max_unread_output)
         state.pump = gevent.spawn(self._pump, state)
         self._channels[id(channel)] = state
         buffers = HostOutputBuffers(BufferData(state.pump, state.stdout),
@@ -330,11 +372,10 @@ class SSHClient(TransferMixin):
         channel = state.channel
         error = None
         try:
-            rc = backend.pump_channel(self.session, channel, state.stdout.data,
-                                      state.stderr.data, self._waiter, state.on_data)
+            rc, remote_closed = self._pump_until_end(state)
             if rc != 0 and not (state.closing and rc == LIBSSH2_ERROR_CHANNEL_CLOSED):
                 raise self._code_error("Reading command output", rc)
-            self._finish_channel(state)
+            self._finish_channel(state, remote_closed)
         except WaiterClosed as exc:
             error = SessionError("Client for host %s:%s was closed while the command ran",
                                  self.host, self.port, host=self.host, port=self.port,
@@ -349,13 +390,64 @@ class SSHClient(TransferMixin):
             state.stderr.finish(error)
             state.done.set()
 
-    def _finish_channel(self, state):
+    def _pump_until_end(self, state):
+        """Run the backend pump to the end of the output: (its code, closed without EOF).
+
+        The pump stops when a buffer reaches ``max_unread_output`` and resumes once the user
+        read some of it; meanwhile the channel is not read at all (each libssh2 read would
+        re-open the SSH window), so the server's sends stall on this channel alone.
+        """
+        wait = self._pump_wait(state.channel)
+        while True:
+            limit = 0 if state.closing else state.max_unread_output or 0
+            try:
+                rc = backend.pump_channel(self.session, state.channel, state.stdout.data,
+                                          state.stderr.data, wait, state.on_data, limit)
+            except _RemoteClosed:
+                logger.warning("[%s] the server closed the channel without sending EOF",
+                               self.host)
+                return 0, True
+            if rc != _BUFFER_FULL:
+                return rc, False
+            self._wait_for_room(state)
+
+    def _pump_wait(self, channel):
+        # libssh2 never reports EOF for a channel closed without one: without this check
+        # the pump would wait for the socket forever (no more data can come).
+        closed_by_server = remote_close_flag(channel)
+        waiter = self._waiter
+        if closed_by_server is None:
+            return waiter
+
+        def wait(directions):
+            if closed_by_server():
+                raise _RemoteClosed()
+            waiter(directions)
+        return wait
+
+    def _wait_for_room(self, state):
+        state.paused = True
+        state.blocked.set()
+        state.stdout.notify()   # readers waiting for the other stream fail fast
+        state.stderr.notify()
+        try:
+            while state.full() and not self._closed:
+                state.room.clear()
+                state.room.wait()
+        finally:
+            state.paused = False
+            state.blocked.clear()
+        if self._closed:
+            raise WaiterClosed("client closed")
+
+    def _finish_channel(self, state, remote_closed=False):
         channel = state.channel
         deadline = deadline_after(self.timeout or self.DEFAULT_CONNECT_TIMEOUT)
         if not state.closing:
             state.closing = True
             self._call(channel.close, deadline=deadline, what="Closing the channel")
-        self._call(channel.wait_closed, deadline=deadline, what="Waiting for channel close")
+        if not remote_closed:  # libssh2 refuses to wait for a close that came without EOF
+            self._call(channel.wait_closed, deadline=deadline, what="Waiting for channel close")
         signal = read_exit_signal(channel)
         status = channel.get_exit_status()
         if signal.name:
@@ -374,15 +466,20 @@ class SSHClient(TransferMixin):
         return self._channels.get(id(channel))
 
     def _write_channel(self, channel, data, deadline=None):
+        """Write all of ``data``; by default within ``timeout`` (a server that never opens
+        its window must not hold the writer forever)."""
         if self._closed:
             raise SessionError("Client for host %s:%s is closed", self.host, self.port,
                                host=self.host, port=self.port)
+        if deadline is None:
+            deadline = deadline_after(self.timeout)
         wait = self._waiter.bind(deadline)
         try:
             rc = backend.write_all(self.session, channel, data, 0, wait)
         except DeadlineExceeded:
-            raise Timeout("Writing to host %s:%s timed out", self.host, self.port,
-                          host=self.host, port=self.port) from None
+            raise Timeout("Writing to host %s:%s timed out after %s s (the server did not "
+                          "accept the data: its window stayed closed)", self.host, self.port,
+                          self.timeout, host=self.host, port=self.port) from None
         finally:
             self._waiter.settle()
         if rc < 0:
@@ -404,7 +501,7 @@ class SSHClient(TransferMixin):
         state = host_output._state
         if host_output.channel is None or state is None:
             return
-        if not state.done.wait(timeout):
+        if not state.wait_done(timeout):
             raise Timeout("Timeout of %s s waiting for the command on host %s to finish",
                           timeout, self.host, host=self.host, port=self.port)
         if state.error is not None:
@@ -435,6 +532,7 @@ class SSHClient(TransferMixin):
             if state.closing:
                 return
             state.closing = True
+            state.room.set()
         self._call(channel.close, deadline=deadline_after(self.timeout),
                    what="Closing the channel")
 
@@ -480,6 +578,8 @@ class SSHClient(TransferMixin):
             self._keepalive = None
         if self._agent_forwarder is not None:
             self._agent_forwarder.close()
+        for state in list(self._channels.values()):
+            state.room.set()    # a pump paused on a full buffer ends now
         session, waiter = self.session, self._waiter
         try:
             _connect.call(session, waiter, session.disconnect, (),

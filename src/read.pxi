@@ -16,15 +16,18 @@ cdef enum:
     # Bytes requested per libssh2_channel_read_ex call.  libssh2 will fill it
     # from several queued packets, so this also bounds GIL round trips.
     _READ_CHUNK = 65536
+    # pump_channel's answer when a buffer holds `limit` bytes (libssh2 codes are <= 0).
+    _BUFFER_FULL = 1
 
 
 cdef ssize_t _drain(void *chan, int stream_id, bytearray buf,
-                    Py_ssize_t *appended) except? -1:
+                    Py_ssize_t *appended, Py_ssize_t limit) except? -1:
     """Read `stream_id` into the tail of `buf` until a read returns <= 0.
 
-    Returns that last libssh2 return code (0, EAGAIN or another error) and
-    adds the number of bytes appended to *appended.  `buf` always ends up
-    with exactly the bytes read (spare tail trimmed), even on exceptions.
+    Returns that last libssh2 return code (0, EAGAIN or another error), or
+    _BUFFER_FULL once `buf` holds `limit` bytes (0: no limit), and adds the
+    number of bytes appended to *appended.  `buf` always ends up with exactly
+    the bytes read (spare tail trimmed), even on exceptions.
     """
     cdef Py_ssize_t start = PyByteArray_GET_SIZE(buf)
     cdef Py_ssize_t used = start
@@ -33,6 +36,10 @@ cdef ssize_t _drain(void *chan, int stream_id, bytearray buf,
     cdef Py_buffer view
     try:
         while True:
+            # Checked per read: data streaming in keeps a drain going, and each
+            # libssh2 read re-opens the SSH window, so only not reading bounds it.
+            if limit and used >= limit:
+                return _BUFFER_FULL
             # Grow only when less than a chunk is spare: one grow per drain
             # in the common case; bytearray over-allocates, so repeated
             # pump calls on a growing buffer are amortised O(1) per byte.
@@ -56,10 +63,11 @@ cdef ssize_t _drain(void *chan, int stream_id, bytearray buf,
 
 
 def pump_channel(session, channel, bytearray out not None,
-                 bytearray err not None, wait, on_data):
+                 bytearray err not None, wait, on_data, Py_ssize_t limit=0):
     """Drain stdout (stream 0) into `out` and stderr (stream 1) into `err`
     until remote EOF.  Returns 0 at EOF, or the negative libssh2 error code
-    of a failed read.  Each pass drains stream 0 then stream 1 until EAGAIN
+    of a failed read, or 1 as soon as `out` or `err` holds `limit` bytes
+    (0: no limit); the channel is then not read until the next call.  Each pass drains stream 0 then stream 1 until EAGAIN
     or 0; calls on_data() if the pass appended anything; a stream returning
     0 without channel EOF counts as EAGAIN; on EAGAIN calls
     wait(libssh2_session_block_directions(session)) and loops.  Exceptions
@@ -72,8 +80,13 @@ def pump_channel(session, channel, bytearray out not None,
     cdef bint rechecked = False
     while True:
         appended = 0
-        rc_out = _drain(chan, 0, out, &appended)
-        rc_err = _drain(chan, 1, err, &appended)
+        rc_out = _drain(chan, 0, out, &appended, limit)
+        rc_err = _BUFFER_FULL if rc_out == _BUFFER_FULL else _drain(chan, 1, err, &appended,
+                                                                   limit)
+        if rc_err == _BUFFER_FULL:
+            if appended:
+                on_data()
+            return _BUFFER_FULL
         if appended:
             rechecked = False
             on_data()

@@ -8,10 +8,12 @@ import logging
 import time
 
 import gevent
+import paramiko
 import pytest
+from paramiko.common import cMSG_CHANNEL_CLOSE
 
 from pssh.config import HostConfig
-from pssh.exceptions import PSSHError, Timeout
+from pssh.exceptions import OutputBufferFullError, Timeout
 from pssh.parallel import ParallelSSHClient
 from pssh.single import SSHClient
 
@@ -164,22 +166,98 @@ def test_data_after_eof_and_close_and_second_exit_status(user_key, tmp_path):
     for _ in range(3):
         output, stdout = run_script(_late_data_script, user_key, tmp_path)
         assert output.exception is None
+        # libssh2 queues what follows EOF or CLOSE like any data; what matters: no
+        # duplicate, no loss of what came before, no hang, the same result every time.
         assert stdout[0] == "one" and len(stdout) == len(set(stdout))
-        assert "after-close" not in stdout
         results.add((tuple(stdout), output.exit_code))
     assert len(results) == 1, results    # deterministic
 
 
-def test_violation_errors_are_pssh_errors(user_key, tmp_path):
-    # Data for a channel that the client already closed, then a garbage request: no crash.
+def test_close_without_eof_then_truncated_exit_status(user_key, tmp_path):
+    # CLOSE with no EOF before it (libssh2 then never reports EOF), then data and a
+    # truncated exit-status for the closed channel: the output ends, nothing is invented.
     def script(channel, command):
         channel.sendall(b"x\n")
-        channel.close()
+        message = paramiko.Message()
+        message.add_byte(cMSG_CHANNEL_CLOSE)
+        message.add_int(channel.remote_chanid)
+        channel.transport._send_user_message(message)
         send_raw_data(channel, b"late\n")
         send_channel_request(channel, "exit-status", b"\0")
 
-    try:
-        output, stdout = run_script(script, user_key, tmp_path)
-    except PSSHError:
-        return
-    assert stdout == ["x"]
+    output, stdout = run_script(script, user_key, tmp_path)
+    assert stdout[0] == "x" and len(stdout) == len(set(stdout))
+    assert output.exception is None
+    assert output.exit_code == 0 and output.exit_signal is None
+
+
+# -- a flood on the stream nobody reads (real sshd) ----------------------------------------------
+
+CAP = 1024 * 1024
+# What may sit in the buffer beyond the cap: libssh2's receive window (2 MiB) and one read.
+WINDOW_SLACK = 4 * 1024 * 1024
+
+
+def connect_sshd(sshd, key, tmp_path, **kwargs):
+    options = dict(port=sshd.port, user=sshd.user, pkey=key.private, num_retries=1,
+                   timeout=10, allow_agent=False, identity_auth=False,
+                   known_hosts=[str(tmp_path / "known_hosts")])
+    options.update(kwargs)
+    return SSHClient(sshd.host, **options)
+
+
+def test_unread_stderr_flood_is_bounded_and_reading_stdout_fails_fast(sshd, user_key,
+                                                                       tmp_path):
+    with gevent.Timeout(GUARD):
+        client = connect_sshd(sshd, user_key, tmp_path, max_unread_output=CAP)
+        other = connect_sshd(sshd, user_key, tmp_path)
+        output = client.run_command("head -c 1G /dev/zero >&2; echo done")
+        started = time.monotonic()
+        with pytest.raises(OutputBufferFullError) as info:
+            list(output.stdout)
+        assert time.monotonic() - started < SLACK
+        assert info.value.stream == "stderr" and info.value.host == sshd.host
+        assert "stderr" in str(info.value) and "max_unread_output" in str(info.value)
+        stderr_buffer = output.buffers.stderr.rw_buffer.data
+        held = len(stderr_buffer)
+        assert CAP <= held < CAP + WINDOW_SLACK
+        gevent.sleep(1)
+        assert len(stderr_buffer) == held        # the channel is no longer read
+        with pytest.raises(OutputBufferFullError):
+            client.wait_finished(output, timeout=10)
+        # the same server, another connection: unaffected
+        healthy = other.run_command("echo fine")
+        assert list(healthy.stdout) == ["fine"]
+        other.wait_finished(healthy, timeout=10)
+        assert healthy.exit_code == 0
+        other.close()
+        client.close()
+
+
+def test_reading_the_full_stream_resumes_the_command(sshd, user_key, tmp_path):
+    with gevent.Timeout(GUARD):
+        client = connect_sshd(sshd, user_key, tmp_path, max_unread_output=CAP)
+        output = client.run_command("yes EEEE | head -c 3145730 >&2; echo done")
+        with pytest.raises(OutputBufferFullError):
+            next(output.stdout)
+        stderr = list(output.stderr)
+        assert len(stderr) == 3145730 // 5 and set(stderr) == {"EEEE"}
+        assert list(output.stdout) == ["done"]
+        client.wait_finished(output, timeout=10)
+        assert output.exit_code == 0
+        client.close()
+
+
+def test_a_line_longer_than_the_cap_fails_fast_until_the_cap_is_raised(sshd, user_key,
+                                                                       tmp_path):
+    with gevent.Timeout(GUARD):
+        client = connect_sshd(sshd, user_key, tmp_path, max_unread_output=CAP)
+        output = client.run_command("head -c 3M /dev/zero | tr '\\0' x; echo")
+        with pytest.raises(OutputBufferFullError) as info:
+            next(output.stdout)
+        assert info.value.stream == "stdout" and "complete line" in str(info.value)
+        output.max_unread_output = 8 * CAP
+        assert [len(line) for line in output.stdout] == [3 * CAP]
+        client.wait_finished(output, timeout=10)
+        assert output.exit_code == 0
+        client.close()
