@@ -7,6 +7,7 @@ the channel. No threads, no local listening ports. A chain ``a,b`` reaches
 ``b`` through ``a`` with the same mechanism.
 """
 import logging
+import select
 import socket
 import weakref
 from typing import List, Optional, Tuple
@@ -17,7 +18,7 @@ from ssh2.exceptions import SSH2Error
 
 from pssh._backend import backend
 from pssh._connect import call
-from pssh._hub import READ, WRITE, DeadlineExceeded, SocketWaiter, WaiterClosed
+from pssh._hub import READ, WRITE, DeadlineExceeded, SocketWaiter, WaiterClosed, deadline_after
 from pssh.exceptions import PSSHError, ProxyError
 
 __all__ = ["open_tunnel", "Bastion", "Hop", "parse_proxy_jump", "split_proxy_jump"]
@@ -26,6 +27,12 @@ logger = logging.getLogger("pssh.tunnel")
 
 _BASTIONS = weakref.WeakValueDictionary()
 _CONNECTING = {}
+# How often a write stalled by a bastion's shut window checks that its target still exists.
+_STALL_CHECK_SECONDS = 5
+
+
+class _TargetGone(Exception):
+    """The target connection of a tunnel closed while a write to the bastion waited."""
 
 
 class Bastion:
@@ -201,7 +208,7 @@ class _Tunnel:
                     return
                 try:
                     rc = backend.write_all(client.session, self.channel, data, 0,
-                                           client._waiter)
+                                           self._wait_for_bastion)
                 finally:
                     # The write may have read other tunnels' packets off the bastion
                     # socket: the reader, asleep on that socket, must hear of them.
@@ -209,9 +216,30 @@ class _Tunnel:
                 if rc < 0:
                     self.close()
                     return
-        except (OSError, PSSHError, WaiterClosed, SSH2Error) as exc:
+        except (OSError, PSSHError, WaiterClosed, SSH2Error, _TargetGone) as exc:
             logger.debug("tunnel %s: socket to channel ended: %s", self.label, exc)
             self.close()
+
+    def _wait_for_bastion(self, directions):
+        # A bastion can keep this tunnel's window shut for ever. Nothing would then end the
+        # wait once the target connection is gone, and the tunnel would keep the bastion
+        # connection open: look at the target's end now and then while stalled.
+        waiter = self.bastion.client._waiter
+        while True:
+            try:
+                waiter.wait(directions, deadline_after(_STALL_CHECK_SECONDS))
+                return
+            except DeadlineExceeded:
+                if self._target_gone():
+                    raise _TargetGone("target connection closed while the bastion's window "
+                                      "stayed shut") from None
+
+    def _target_gone(self):
+        # POLLHUP on a socket pair end: the other end is closed or shut down both ways.
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        return any(events & (select.POLLHUP | select.POLLERR | select.POLLNVAL)
+                   for _, events in poller.poll(0))
 
     def close(self):
         if self.closed:

@@ -14,6 +14,8 @@ import gevent
 import paramiko
 import pytest
 
+from pssh import tunnel
+from pssh._hub import deadline_after
 from pssh.exceptions import HostKeyError, ProxyError, Timeout
 from pssh.single import SSHClient
 
@@ -53,9 +55,10 @@ class LyingBastion:
     ``redirect_to`` (host, port) whatever was asked, or, with None, left silent. A ``mute``
     one never answers the open at all."""
 
-    def __init__(self, redirect_to=None, mute=False):
+    def __init__(self, redirect_to=None, mute=False, window=None):
         self.redirect_to = redirect_to
         self.mute = mute
+        self.window = window  # the channel window it advertises (paramiko's default if None)
         self.asked = []
         self.key = _bastion_key()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -78,7 +81,8 @@ class LyingBastion:
                 continue
             except OSError:
                 return
-            transport = paramiko.Transport(conn)
+            transport = paramiko.Transport(conn, **(
+                {"default_window_size": self.window} if self.window else {}))
             transport.add_server_key(self.key)
             self._transports.append(transport)
             transport.start_server(server=_Interface(self))
@@ -131,8 +135,8 @@ class LyingBastion:
 def lying_bastion():
     made = []
 
-    def factory(redirect_to=None, mute=False):
-        bastion = LyingBastion(redirect_to, mute)
+    def factory(redirect_to=None, mute=False, window=None):
+        bastion = LyingBastion(redirect_to, mute, window)
         made.append(bastion)
         return bastion
 
@@ -244,3 +248,31 @@ def test_unanswered_tunnel_open_fails_naming_the_target(sshd_farm, lying_bastion
     assert (info.value.host, info.value.port) == (target.host, target.port)
     assert "%s:%s" % (target.host, target.port) in str(info.value)
     assert "timed out" in str(info.value)
+
+
+def test_tunnel_stalled_by_a_shut_window_ends_with_its_target(lying_bastion, user_key,
+                                                              monkeypatch):
+    monkeypatch.setattr(tunnel, "_STALL_CHECK_SECONDS", 0.3)
+    # Silent and never reading: the window it grants is never topped up.
+    bastion = lying_bastion(None, window=32768)
+    client = SSHClient(bastion.host, port=bastion.port, user="anyone", pkey=user_key.private,
+                       num_retries=1, timeout=TIMEOUT, allow_agent=False, identity_auth=False,
+                       host_key_policy="off")
+    hop = tunnel.Bastion(client)
+    try:
+        target_end = hop.open("127.0.0.2", 22, deadline_after(TIMEOUT))
+        sent = 0
+        with gevent.Timeout(10):
+            while sent < 1 << 20:  # well past the window: the tunnel's writer is stalled
+                try:
+                    sent += target_end.send(b"x" * 65536)
+                except BlockingIOError:
+                    if sent > 32768 and hop.tunnels:
+                        break
+                gevent.sleep(0.01)
+        assert hop.tunnels and sent > 32768
+        target_end.close()  # the target connection gives up
+        assert _wait_until(lambda: not hop.tunnels, 3)
+        assert _wait_until(lambda: not bastion.connected(), 3)
+    finally:
+        client.close()
