@@ -224,3 +224,46 @@ def test_remote_cannot_remove_or_add_keys_in_the_local_agent(sshd, user_key, una
         assert not any("add identity refused" in m for m in warnings)  # once per connection
     finally:
         client.close()
+
+
+def test_agent_authentication_cap_holds_across_threads(make_sshd, unauthorized_key,
+                                                       local_agent, monkeypatch):
+    from pssh.parallel import ParallelSSHClient
+
+    class Recording(_agent_forward.ProcessSlots):
+        def __init__(self, size):
+            super().__init__(size)
+            self.peak = 0
+            self.granted = 0
+
+        def acquire(self, *args, **kwargs):
+            got = super().acquire(*args, **kwargs)
+            with self._lock:
+                self.peak = max(self.peak, self.in_use)
+                self.granted += got
+            return got
+
+    slots = Recording(2)
+    monkeypatch.setattr(_agent_forward, "_AUTH_SLOTS", slots)
+    server = make_sshd(authorized_keys=[unauthorized_key])  # only the agent's key logs in
+
+    def run_hosts():
+        client = ParallelSSHClient([server.host] * 4, port=server.port, user=server.user,
+                                   num_retries=1, timeout=20, allow_agent=True,
+                                   identity_auth=False, pool_size=4)
+        try:
+            output = client.run_command("echo via-agent")
+            client.join(output, timeout=20)
+            return [list(host_out.stdout) for host_out in output]
+        finally:
+            client.close()
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(_in_thread(run_hosts)))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert results == [[["via-agent"]] * 4] * 2
+    assert slots.granted == 8 and slots.peak == 2 and slots.in_use == 0
