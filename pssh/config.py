@@ -2,7 +2,22 @@
 from pssh.exceptions import InvalidAPIUseError
 from pssh.hostkeys import POLICIES
 
-__all__ = ["HostConfig"]
+__all__ = ["HostConfig", "refuse_gssapi"]
+
+_GSSAPI_OPTIONS = ("gssapi_auth", "gssapi_server_identity", "gssapi_client_identity",
+                   "gssapi_delegate_credentials")
+
+
+def refuse_gssapi(**options):
+    """Raise :class:`InvalidAPIUseError` if any ``gssapi_*`` option asks for GSS-API.
+
+    They are 2.x options of its libssh client; pssh runs on libssh2, which has
+    no GSS-API, so a request is an error rather than silently ignored.
+    """
+    asked = ["%s=%r" % (name, options[name]) for name in _GSSAPI_OPTIONS if options.get(name)]
+    if asked:
+        raise InvalidAPIUseError("GSS-API authentication is not available (%s): pssh runs on "
+                                 "libssh2, which has no GSS-API" % ", ".join(asked))
 
 _STR = ("user", "password", "alias", "proxy_host", "proxy_user", "proxy_password",
         "gssapi_server_identity", "gssapi_client_identity", "hostname", "proxy_jump",
@@ -29,6 +44,9 @@ class HostConfig:
     before the default identities), ``identities_only`` (only those, no agent),
     ``proxy_jump`` (a bastion chain, OpenSSH ``ProxyJump`` syntax) and
     ``host_key_alias`` (the name to look the host key up under, ``HostKeyAlias``).
+
+    The ``gssapi_*`` fields are accepted only when false or None: pssh has no
+    GSS-API (libssh2 lacks it), so asking for it raises ``InvalidAPIUseError``.
     """
 
     __slots__ = ("user", "port", "password", "private_key", "allow_agent", "alias",
@@ -58,6 +76,7 @@ class HostConfig:
         for name in self.__slots__:
             setattr(self, name, values[name])
         self._validate()
+        refuse_gssapi(**{name: getattr(self, name) for name in _GSSAPI_OPTIONS})
 
     def _validate(self):
         def check(names, types, label):

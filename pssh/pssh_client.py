@@ -5,18 +5,16 @@
 the keys and attributes ``host``, ``cmd``, ``channel``, ``stdout``, ``stderr``,
 ``stdin``, ``exit_code`` and ``exception``. Lines are stripped of surrounding
 white space and commands run through ``$SHELL -c "..."`` with a PTY, as in 1.x.
+Agent forwarding is on by default, as in 1.x, and skipped without a word where
+no local agent can be forwarded. ``host_clients`` maps each host name to its
+client (the first position's for a repeated host).
 """
 from pssh.config import HostConfig
 from pssh.exceptions import HostArgumentError
 from pssh.parallel import ParallelSSHClient as _ParallelSSHClient
+from pssh.ssh_client import agent_forwarding_wanted, legacy_command
 
 __all__ = ["ParallelSSHClient", "LegacyHostOutput"]
-
-
-def _quote_1x(command):
-    for char in ("\\", '"', "$", "`"):
-        command = command.replace(char, "\\" + char)
-    return '"%s"' % (command,)
 
 
 class LegacyHostOutput(dict):
@@ -55,7 +53,7 @@ class ParallelSSHClient(_ParallelSSHClient):
     """1.x constructor and dict-returning ``run_command`` on top of the 2.x client."""
 
     def __init__(self, hosts, user=None, password=None, port=None, pkey=None,
-                 forward_ssh_agent=False, num_retries=3, timeout=120, pool_size=10,
+                 forward_ssh_agent=True, num_retries=3, timeout=120, pool_size=10,
                  proxy_host=None, proxy_port=22, proxy_user=None, proxy_password=None,
                  proxy_pkey=None, agent=None, allow_agent=True, host_config=None,
                  channel_timeout=None, **kwargs):
@@ -68,7 +66,16 @@ class ParallelSSHClient(_ParallelSSHClient):
                          allow_agent=allow_agent, host_config=host_config,
                          proxy_host=proxy_host, proxy_port=proxy_port, proxy_user=proxy_user,
                          proxy_password=proxy_password, proxy_pkey=proxy_pkey,
-                         forward_ssh_agent=forward_ssh_agent, agent=agent, **kwargs)
+                         forward_ssh_agent=agent_forwarding_wanted(forward_ssh_agent, agent),
+                         agent=agent, **kwargs)
+
+    @property
+    def host_clients(self):
+        """1.x: the connected clients by host name (a repeated host: its first position's)."""
+        clients = {}
+        for (_, host), client in sorted(self._host_clients.items(), key=lambda item: item[0][0]):
+            clients.setdefault(host, client)
+        return clients
 
     def run_command(self, command, sudo=False, user=None, stop_on_errors=True, shell=None,
                     use_shell=True, use_pty=True, host_args=None, encoding="utf-8", **kwargs):
@@ -78,17 +85,11 @@ class ParallelSSHClient(_ParallelSSHClient):
                                         "number of hosts (%s)", len(host_args), len(self.hosts))
             # 1.x substituted the arguments first, then quoted the whole command:
             # each host's finished command becomes the argument of a "%s" template.
-            host_args = [(command % args,) for args in host_args[:len(self.hosts)]]
+            host_args = [(legacy_command(command % args, sudo, user, shell, use_shell),)
+                         for args in host_args[:len(self.hosts)]]
             command = "%s"
-            if use_shell:
-                host_args = [("%s %s" % (shell or "$SHELL -c", _quote_1x(args[0])),)
-                             for args in host_args]
-        elif use_shell:
-            command = "%s %s" % (shell or "$SHELL -c", _quote_1x(command))
-        if user:
-            command = "sudo -u %s -S %s" % (user, command)
-        elif sudo:
-            command = "sudo -S %s" % (command,)
+        else:
+            command = legacy_command(command, sudo, user, shell, use_shell)
         outputs = super().run_command(command, stop_on_errors=stop_on_errors, use_pty=use_pty,
                                       host_args=host_args, encoding=encoding, **kwargs)
         result = {}

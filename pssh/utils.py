@@ -1,8 +1,9 @@
-"""Logging helpers (2.x API) and the 1.x ``load_private_key``."""
+"""Logging helpers (2.x API) and the 1.x ``load_private_key`` and ``read_openssh_config``."""
 import logging
+import os
 
 __all__ = ["enable_logger", "enable_host_logger", "enable_debug_logger", "logger", "host_logger",
-           "load_private_key"]
+           "load_private_key", "read_openssh_config"]
 
 logger = logging.getLogger("pssh")
 host_logger = logging.getLogger("pssh.host_logger")
@@ -44,3 +45,30 @@ def load_private_key(pkey):
         return data.encode() if isinstance(data, str) else data
     from pssh._connect import read_private_key
     return read_private_key(pkey)
+
+
+def read_openssh_config(host, config_file=None):
+    """1.x helper: ``(hostname, user, port, pkey)`` for ``host`` from an OpenSSH config file.
+
+    ``config_file`` defaults to ``~/.ssh/config``; None when the file does not
+    exist. ``hostname`` is ``HostName`` (else ``host``), ``user`` None unless
+    set, ``port`` 22 unless set, ``pkey`` the bytes of the first
+    ``IdentityFile`` (as :func:`load_private_key` returns them; 1.x returned a
+    paramiko key), or None when there is none or it cannot be read.
+    Parsing is pssh's (:mod:`pssh.openssh_config`): ``Match``, ``Include`` and
+    tokens work, and a malformed supported value raises ``SSHConfigError``.
+    """
+    from pssh import openssh_config
+    from pssh.exceptions import PKeyFileError
+    path = os.path.expanduser(config_file or openssh_config.DEFAULT_PATH)
+    if not os.path.isfile(path):
+        return None
+    found = openssh_config.load(path).lookup(host)
+    pkey = None
+    identities = found.get("identity_files") or ()
+    if identities:
+        try:
+            pkey = load_private_key(os.path.expanduser(identities[0]))
+        except PKeyFileError as exc:
+            logger.error("Could not load identity file of %s: %s", host, exc)
+    return found.get("hostname") or host, found.get("user"), found.get("port") or 22, pkey
