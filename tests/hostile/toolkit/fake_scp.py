@@ -13,8 +13,8 @@ Behaviours (``BEHAVIOURS``):
   ``trailing-big`` (``BIG_TRAILING`` bytes on stdout, exit 0), ``trailing-endless`` (stdout
   without end), ``trailing-drip`` (one byte every 0.2 s without end); ``error-drip``
   (instead of acknowledging: an error line that never ends, one byte every 0.2 s);
-* downloads, in the ``T`` or ``C`` header or the data: ``times-bad`` (a negative mtime, an
-  atime beyond 2**64), ``size-negative``, ``size-huge`` (> 2**64),
+* downloads, in the ``T`` or ``C`` header or the data: ``times-bad`` (mtime and atime
+  beyond 2**63), ``size-negative``, ``size-huge`` (> 2**64),
   ``size-beyond-data`` (announces a terabyte, sends 10 bytes and exits), ``mode-bad``,
   ``mode-0777``, ``mode-4755`` (the last two send a correct file), ``header-long`` (a
   100 000-byte header line), ``more-data`` (20 bytes for an announced 10), and the
@@ -30,9 +30,9 @@ TIME_LIMIT = 30
 BIG_TRAILING = 64 * 1024 * 1024
 PAYLOAD = b"0123456789"
 
-BEHAVIOURS = ("trailing-small", "trailing-big", "trailing-endless", "trailing-drip", "error-drip",
-              "size-negative", "size-huge", "size-beyond-data", "mode-bad", "mode-0777", "times-bad",
-              "mode-4755", "header-long", "more-data")
+BEHAVIOURS = ("trailing-small", "trailing-big", "trailing-endless", "trailing-drip",
+              "error-drip", "times-bad", "size-negative", "size-huge", "size-beyond-data",
+              "mode-bad", "mode-0777", "mode-4755", "header-long", "more-data")
 
 
 def command(behaviour, python=sys.executable):
