@@ -88,19 +88,16 @@ def open_source(path):
             raise IsADirectoryError(21, "Is a directory", path)
         if not stat_mod.S_ISREG(st.st_mode):
             spooled_fd, size = _spool(fd)
-            os.close(fd)
             return LocalSource(path, spooled_fd, st, size, None)
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         source = _SOURCES.get(key)
-        if source is not None:
-            os.close(fd)
-            return source
-        source = LocalSource(path, fd, st, st.st_size, key)
-        _SOURCES[key] = source
+        if source is None:
+            # A descriptor of its own: the source closes it when its last user is gone.
+            source = LocalSource(path, os.dup(fd), st, st.st_size, key)
+            _SOURCES[key] = source
         return source
-    except BaseException:
+    finally:
         os.close(fd)
-        raise
 
 
 def _spool(fd):
