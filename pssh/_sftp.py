@@ -419,7 +419,7 @@ class Ops:
                     raise SFTPIOError("Short read downloading %s from host %s: %s of %s bytes",
                                       remote_file, self.host, rc, expected, host=self.host,
                                       port=self.port, path=remote_file)
-                target.commit(attrs.permissions)
+                target.commit(_remote_mode(attrs))
         if progress is not None:
             progress(self.host, remote_file, rc, rc)
         logger.info("Copied remote file %s:%s to local %s", self.host, remote_file, local_file)
@@ -508,6 +508,14 @@ def _strip_slashes(path):
 # otherwise keep the hub to itself until its file is done (other hosts' transfers could not
 # even start, timers would not fire).
 _YIELD_EVERY = 1024 * 1024
+
+
+def _remote_mode(attrs):
+    """The mode a download applies: a server may leave permissions out of its attributes,
+    and then the file gets 0666 less the umask, as OpenSSH's sftp gives it, not 0000."""
+    if attrs.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS:
+        return attrs.permissions
+    return 0o666
 
 
 def _reporter(progress, host, path, total):

@@ -301,3 +301,20 @@ def test_parallel_host_name_cannot_leave_directory(sshd, user_key, tree):
     assert os.listdir(tree.local) == ["per-host"]
     tree.target = os.path.join(tree.local, "per-host", sshd.host)
     assert tree.downloaded() == GOOD
+
+
+def test_download_without_permission_attribute_is_not_mode_000(hostile, behaviour_file,
+                                                                 user_key, tree):
+    """A server may leave permissions out of a file's attributes: the download then gets
+    0666 less the umask (OpenSSH's sftp), not an unreadable mode 000."""
+    sftp_filter.write_behaviour(behaviour_file, strip_permissions=True)
+    client = connect(hostile, user_key)
+    local = os.path.join(tree.local, "good.txt")
+    old_umask = os.umask(0o022)
+    try:
+        client.copy_remote_file(os.path.join(tree.src, "good.txt"), local)
+    finally:
+        os.umask(old_umask)
+    assert open(local, "rb").read() == GOOD["good.txt"]
+    assert os.stat(local).st_mode & 0o7777 == 0o644
+    client.close()

@@ -15,6 +15,8 @@ says, lies about directories:
     ``SSH_FX_EOF``: a listing that never ends.
 ``stall_readdir``
     never answer READDIR at all.
+``strip_permissions``
+    attribute replies (STAT, LSTAT, FSTAT) leave the permissions out, as a server may.
 ``loop``
     a name: every listing gains a directory of that name, and that name is dropped from every
     path the client sends, so the directory appears as its own child, forever.
@@ -39,7 +41,7 @@ import threading
 
 # SFTP v3 packet types (draft-ietf-secsh-filexfer-02)
 OPEN, LSTAT, OPENDIR, READDIR, REALPATH, STAT = 3, 7, 11, 12, 16, 17
-STATUS, HANDLE, NAME = 101, 102, 104
+STATUS, HANDLE, NAME, ATTRS = 101, 102, 104, 105
 PATH_REQUESTS = (OPEN, LSTAT, OPENDIR, REALPATH, STAT)
 ATTR_PERMISSIONS = 0x4
 ENDLESS_BATCH = 100
@@ -159,6 +161,7 @@ class Filter:
         self.endless = behaviour.get("endless", False)
         self.stall_readdir = behaviour.get("stall_readdir", False)
         self.loop = behaviour.get("loop", "").encode() or None
+        self.strip_permissions = behaviour.get("strip_permissions", False)
         if self.loop:
             self.inject.append(entry(self.loop, True))
         self.opendir_paths = {}       # request id -> directory path
@@ -210,12 +213,25 @@ class Filter:
             handle = take_string(payload, 4)[0]
             self.handle_paths[handle] = self.opendir_paths.pop(request_id)
             self.injected.discard(handle)  # the server reuses handle strings
+        if kind == ATTRS and self.strip_permissions:
+            payload = without_permissions(payload)
         handle = self.readdir_handles.pop(request_id, None)
         if kind == NAME and handle is not None and handle not in self.injected:
             self.injected.add(handle)
             if self.only_in is None or self.handle_paths.get(handle) in self.only_in:
                 payload = with_entries(payload, self.inject)
         return packet(kind, payload)
+
+
+def without_permissions(payload):
+    """An ATTRS reply (request id, flags, size?, uid+gid?, permissions?, ...) without the
+    permissions field and its flag."""
+    flags = struct.unpack_from(">I", payload, 4)[0]
+    if not flags & ATTR_PERMISSIONS:
+        return payload
+    offset = 8 + (8 if flags & 0x1 else 0) + (8 if flags & 0x2 else 0)
+    return (payload[:4] + struct.pack(">I", flags & ~ATTR_PERMISSIONS) + payload[8:offset]
+            + payload[offset + 4:])
 
 
 def _pump(source, handle, sink, finished):
