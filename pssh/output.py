@@ -116,6 +116,13 @@ class OutputBuffer:
             parts = list(self.batch) + parts
         self.batch = iter(parts)
 
+    def discard(self):
+        """Drop every unread byte and line (join(consume_output=True) on a full buffer)."""
+        self.data.clear()
+        self.batch = iter(())
+        if self.room is not None:
+            self.room.set()
+
     def read(self):
         """All unread bytes (partial lines included), or None when there are none."""
         if not self.data:

@@ -293,7 +293,7 @@ class ParallelSSHClient(ParallelTransferMixin):
             if host_out is None or host_out.client is None or host_out._state is None:
                 continue
             remaining = None if deadline is None else max(0.0, deadline - monotonic())
-            if not host_out._state.wait_done(remaining):
+            if not host_out._state.wait_done(remaining, discard=consume_output):
                 break
             if host_out._state.error is not None and first_error is None:
                 first_error = host_out._state.error

@@ -11,7 +11,6 @@ import logging
 import os
 import warnings
 import weakref
-from time import monotonic
 
 import gevent
 import gevent.event
@@ -21,6 +20,7 @@ from ssh2.utils import handle_error_codes
 
 from pssh import _connect, hostkeys
 from pssh._backend import backend
+from pssh._channel_state import BUFFER_FULL, ChannelState, LimitChanged, RemoteClosed
 from pssh._exit_signal import read_exit_signal, remote_close_flag
 from pssh._hub import DeadlineExceeded, WaiterClosed, deadline_after
 from pssh.constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, RETRY_DELAY
@@ -28,7 +28,7 @@ from pssh.exceptions import (
     ConnectionLostError, InvalidAPIUseError, PKeyFileError, SessionError, Timeout)
 from pssh.output import (
     DEFAULT_DECODE_ERRORS, DEFAULT_MAX_UNREAD_OUTPUT, BufferData, HostOutput, HostOutputBuffers,
-    OutputBuffer, Stdin, buffer_full_error)
+    Stdin)
 from pssh.shell import InteractiveShell
 from pssh.tunnel import Hop, parse_proxy_jump
 from pssh.transfer import TransferMixin
@@ -77,68 +77,6 @@ def _validate_cert(cert_file, pkey):
             "certificates (ssh-rsa-cert-v01@openssh.com) only" % (kind.decode("ascii",
                                                                               "replace"),))
     return data
-
-
-# pump_channel's answer (both backends) when a buffer holds ``max_unread_output`` bytes.
-_BUFFER_FULL = 1
-
-
-class _RemoteClosed(Exception):
-    """Raised out of the backend pump: the server closed the channel without an EOF."""
-
-
-class _ChannelState:
-    """What the pump of one channel produced: buffers, exit status, completion.
-
-    ``paused`` (and the ``blocked`` event) while the pump stopped reading because a buffer
-    holds ``max_unread_output`` unread bytes; ``room`` is set when bytes leave a buffer.
-    """
-
-    __slots__ = ("channel", "stdout", "stderr", "pump", "done", "exit_code", "exit_signal",
-                 "error", "closing", "agent_forwarder", "max_unread_output", "paused",
-                 "blocked", "room", "host")
-
-    def __init__(self, channel, host, agent_forwarder=None, max_unread_output=None):
-        self.channel = channel
-        self.host = host
-        # Agent channels may arrive for as long as the command runs, even after the
-        # client object is gone: the output keeps the forwarder alive.
-        self.agent_forwarder = agent_forwarder
-        self.room = gevent.event.Event()
-        self.stdout = OutputBuffer(self.room)
-        self.stderr = OutputBuffer(self.room)
-        self.pump = None
-        self.done = gevent.event.Event()
-        self.exit_code = None
-        self.exit_signal = None
-        self.error = None
-        self.closing = False
-        self.max_unread_output = max_unread_output
-        self.paused = False
-        self.blocked = gevent.event.Event()
-
-    def full(self):
-        # A channel being closed is read to its end: its output is no longer wanted.
-        limit = self.max_unread_output
-        return bool(limit) and not self.closing and (len(self.stdout.data) >= limit or len(self.stderr.data) >= limit)
-
-    def on_data(self):
-        self.stdout.event.set()
-        self.stderr.event.set()
-
-    def wait_done(self, timeout=None):
-        """True once finished, False at ``timeout``; raises OutputBufferFullError while the
-        pump waits for the user to read (the command cannot finish before that)."""
-        deadline = deadline_after(timeout)
-        while not self.done.is_set():
-            if self.blocked.is_set():
-                if self.full():
-                    raise buffer_full_error(self, self.host)
-                self.blocked.clear()    # read meanwhile: the pump is about to resume
-            remaining = None if deadline is None else max(0.0, deadline - monotonic())
-            if not gevent.wait([self.done, self.blocked], timeout=remaining, count=1):
-                return False
-        return True
 
 
 class SSHClient(TransferMixin):
@@ -354,7 +292,7 @@ class SSHClient(TransferMixin):
                                   fqc)
 
     def _start_output(self, channel, encoding, read_timeout, idle_timeout, fqc):
-        state = _ChannelState(channel, self.host, self._agent_forwarder,
+        state = ChannelState(channel, self.host, self._agent_forwarder,
                               self.max_unread_output)
         state.pump = gevent.spawn(self._pump, state)
         self._channels[id(channel)] = state
@@ -397,31 +335,34 @@ class SSHClient(TransferMixin):
         read some of it; meanwhile the channel is not read at all (each libssh2 read would
         re-open the SSH window), so the server's sends stall on this channel alone.
         """
-        wait = self._pump_wait(state.channel)
+        closed_by_server = remote_close_flag(state.channel)
         while True:
-            limit = 0 if state.closing else state.max_unread_output or 0
+            limit = state.limit()
+            wait = self._pump_wait(state, closed_by_server, limit)
             try:
                 rc = backend.pump_channel(self.session, state.channel, state.stdout.data,
                                           state.stderr.data, wait, state.on_data, limit)
-            except _RemoteClosed:
+            except RemoteClosed:
                 logger.warning("[%s] the server closed the channel without sending EOF",
                                self.host)
                 return 0, True
-            if rc != _BUFFER_FULL:
+            except LimitChanged:
+                continue
+            if rc != BUFFER_FULL:
                 return rc, False
             self._wait_for_room(state)
 
-    def _pump_wait(self, channel):
-        # libssh2 never reports EOF for a channel closed without one: without this check
-        # the pump would wait for the socket forever (no more data can come).
-        closed_by_server = remote_close_flag(channel)
+    def _pump_wait(self, state, closed_by_server, limit):
+        """The pump's wait: leaves the backend loop when the server closed the channel
+        (libssh2 never reports EOF for a channel closed without one: the pump would wait
+        for the socket forever) or when the buffer limit was changed meanwhile."""
         waiter = self._waiter
-        if closed_by_server is None:
-            return waiter
 
         def wait(directions):
-            if closed_by_server():
-                raise _RemoteClosed()
+            if closed_by_server is not None and closed_by_server():
+                raise RemoteClosed()
+            if state.limit() != limit:
+                raise LimitChanged()
             waiter(directions)
         return wait
 

@@ -261,3 +261,24 @@ def test_a_line_longer_than_the_cap_fails_fast_until_the_cap_is_raised(sshd, use
         client.wait_finished(output, timeout=10)
         assert output.exit_code == 0
         client.close()
+
+
+def test_join_fails_fast_on_a_full_buffer_and_consume_output_drains_it(sshd, user_key,
+                                                                       tmp_path):
+    with gevent.Timeout(GUARD):
+        client = ParallelSSHClient(
+            [sshd.host], port=sshd.port, user=sshd.user, pkey=user_key.private, num_retries=1,
+            timeout=10, allow_agent=False, identity_auth=False,
+            known_hosts=[str(tmp_path / "kh")])
+        command = "sleep 0.5; head -c 6M /dev/zero >&2; echo done"   # after the cap is set
+        output = client.run_command(command)
+        output[0].max_unread_output = CAP
+        started = time.monotonic()
+        with pytest.raises(OutputBufferFullError) as info:
+            client.join(output, timeout=10)
+        assert time.monotonic() - started < SLACK and info.value.stream == "stderr"
+        output = client.run_command(command)
+        output[0].max_unread_output = CAP
+        client.join(output, consume_output=True, timeout=10)
+        assert output[0].exit_code == 0
+        client.close()
