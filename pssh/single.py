@@ -418,9 +418,10 @@ class SSHClient(TransferMixin):
         try:
             rc = backend.write_all(self.session, channel, data, 0, wait)
         except DeadlineExceeded:
-            raise Timeout("Writing to host %s:%s timed out after %s s (the server did not "
-                          "accept the data: its window stayed closed)", self.host, self.port,
-                          self.timeout, host=self.host, port=self.port) from None
+            raise Timeout("Writing to host %s:%s timed out after %s s: the server did not "
+                          "take the data (its channel window stayed closed or the network "
+                          "stalled)", self.host, self.port, self.timeout, host=self.host,
+                          port=self.port) from None
         finally:
             self._waiter.settle()
         if rc < 0:

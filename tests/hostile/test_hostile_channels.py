@@ -13,7 +13,7 @@ import pytest
 from paramiko.common import cMSG_CHANNEL_CLOSE
 
 from pssh.config import HostConfig
-from pssh.exceptions import OutputBufferFullError, Timeout
+from pssh.exceptions import OutputBufferFullError, SessionError, Timeout
 from pssh.parallel import ParallelSSHClient
 from pssh.single import SSHClient
 
@@ -232,6 +232,11 @@ def test_unread_stderr_flood_is_bounded_and_reading_stdout_fails_fast(sshd, user
         assert healthy.exit_code == 0
         other.close()
         client.close()
+        # closing ends the paused pump: readers get the closed-client error, no hang
+        output.buffers.stdout.reader.join(5)
+        assert output.buffers.stdout.reader.dead
+        with pytest.raises(SessionError):
+            list(output.stdout)
 
 
 def test_reading_the_full_stream_resumes_the_command(sshd, user_key, tmp_path):

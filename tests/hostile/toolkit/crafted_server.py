@@ -120,14 +120,19 @@ class CraftedServer:
         self.host, self.port = self._listener.getsockname()
         self._transports = []
         self._threads = []
+        self._timer = None
 
     def start(self):
         self._spawn(self._accept_loop)
-        threading.Timer(self.lifetime, self.stop).start()
+        self._timer = threading.Timer(self.lifetime, self.stop)
+        self._timer.daemon = True
+        self._timer.start()
         return self
 
     def stop(self):
         self.stop_event.set()
+        if self._timer is not None:
+            self._timer.cancel()
         for transport in list(self._transports):
             transport.close()
         self._listener.close()
