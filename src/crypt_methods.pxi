@@ -27,6 +27,8 @@ cdef extern from *:
     static __thread void *pssh_gcm_sessions[PSSH_GCM_SESSIONS];
     static __thread unsigned char *pssh_gcm_packets[PSSH_GCM_SESSIONS];
     static __thread unsigned int pssh_gcm_next = 0;
+    /* Per-thread: the next aes-ctr/aes-cbc encryption call starts a packet. */
+    static __thread int pssh_block_packet_start = 1;
     """
     void *pssh_gcm_batch_ctx
     unsigned char *pssh_gcm_batch_start
@@ -34,6 +36,7 @@ cdef extern from *:
     void **pssh_gcm_sessions
     unsigned char **pssh_gcm_packets
     unsigned int pssh_gcm_next
+    int pssh_block_packet_start
     int PSSH_GCM_SESSIONS
     int mprotect(void *addr, size_t len, int prot) nogil
     long sysconf(int name) nogil

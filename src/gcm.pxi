@@ -161,10 +161,11 @@ cdef int _guard_block_decrypt(void *session, unsigned char *block,
     the block: that call fails (the payload libssh2 then frees is the
     current packet's).  Which case applies is told by the packet state of
     libssh2 1.11.1: the block is buf + readidx, or payload + 4 (etm).  The
-    state sits at a fixed offset in every session, learnt from an encrypted
-    packet, whose first block is outbuf, or outbuf + 4 with an etm MAC: so
-    both candidates are tried.  (Not a per-session cache: with hundreds of
-    sessions in one thread an evicted entry would switch the guard off.)
+    state sits at a fixed offset in every session, learnt from the start of
+    an encrypted packet (_block_crypt); both this offset and the one 4 bytes
+    before are tried, in case it was learnt from a packet whose first call
+    was missed.  (Not a per-session cache: with hundreds of sessions in one
+    thread an evicted entry would switch the guard off.)
     """
     cdef unsigned char *seen = <unsigned char *>session + _packet_offset
     cdef unsigned char *p
@@ -195,9 +196,16 @@ cdef int _block_crypt(void *session, unsigned int seqno, unsigned char *block,
     """The wrapper for aes-ctr/aes-cbc: libssh2's function, then the guard."""
     cdef crypt_ctx *cctx = (<crypt_ctx **>abstract)[0]
     cdef int rc
-    global _packet_offset
-    if cctx.encrypt and firstlast & _FIRST_BLOCK and session != NULL:
-        _packet_offset = (block - _OFF_OUTBUF) - <unsigned char *>session
+    global _packet_offset, pssh_block_packet_start
+    if cctx.encrypt:
+        # A packet's calls run in one thread, in order, ending with a last
+        # block: the call after one starts a packet, at outbuf -- or at
+        # outbuf + 4 with an etm MAC, whose calls have no first block.
+        if pssh_block_packet_start and session != NULL:
+            _packet_offset = (block - _OFF_OUTBUF) - <unsigned char *>session
+            if not firstlast & _FIRST_BLOCK:
+                _packet_offset -= 4
+        pssh_block_packet_start = (firstlast & _LAST_BLOCK) != 0
     rc = _orig_crypt(session, seqno, block, blocksize, abstract, firstlast)
     if rc == 0 and not cctx.encrypt and firstlast & _FIRST_BLOCK and \
             blocksize >= 8:

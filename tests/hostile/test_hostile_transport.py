@@ -9,11 +9,14 @@ import json
 import os
 import subprocess
 import sys
+import struct
 import textwrap
 import time
 
 import gevent
+import paramiko
 import pytest
+from toolkit.crafted_server import CraftedServer
 from toolkit.relay import DROP, GCM_TAG_LEN, STALL, Action, Relay, flip_bit, with_length
 
 from pssh.exceptions import ConnectionError, PSSHError, Timeout
@@ -312,3 +315,58 @@ def test_stall_or_drop_mid_packet_after_authentication(make_sshd, user_key, then
     expected = Timeout if then == STALL else ConnectionError
     assert isinstance(info.value, expected), repr(info.value)
     assert info.value.host == relay.host
+
+
+# -- a hostile server: it holds the keys, so it can send any length with a valid MAC or tag ----
+
+def short_by_one_padding_byte(build_packet):
+    """A packet builder whose packet is one byte short: not a whole number of cipher blocks."""
+    def build(payload):
+        packet = build_packet(payload)
+        length = struct.unpack(">I", packet[:4])[0]
+        return struct.pack(">I", length - 1) + packet[4:-1]
+    return build
+
+
+def eleven_byte_packet(build_packet):
+    """A packet of length 11 (padding-length byte, SSH_MSG_IGNORE, 9 padding bytes): with AES-GCM
+    its final decryption call is 15 bytes, shorter than the tag."""
+    return lambda payload: struct.pack(">IB", 11, 9) + b"\x02" + bytes(9)
+
+
+@pytest.mark.parametrize("cipher,mac,builder", [
+    ("aes128-gcm@openssh.com", "hmac-sha2-256", eleven_byte_packet),
+    ("aes128-ctr", "hmac-sha2-256", short_by_one_padding_byte),
+    ("aes256-ctr", "hmac-sha2-256-etm@openssh.com", short_by_one_padding_byte),
+    ("aes128-ctr", "hmac-sha2-512-etm@openssh.com", short_by_one_padding_byte)])
+def test_server_sending_a_bad_length_with_a_valid_mac(monkeypatch, user_key, cipher, mac,
+                                                      builder):
+    """The server itself (keys, MAC and all) sends one packet whose length libssh2 would assert
+    on: the command fails for that host with a pssh error, the process lives. (aes-cbc is left
+    out: paramiko cannot send a packet that is not a whole number of cbc blocks; the guard
+    checks it as it checks ctr.)"""
+    monkeypatch.setattr(paramiko.Transport, "_preferred_ciphers", (cipher,))
+    monkeypatch.setattr(paramiko.Transport, "_preferred_macs", (mac,))
+    sent = []
+
+    def script(channel, command):
+        packetizer = channel.transport.packetizer
+        honest = packetizer._build_packet
+
+        def once(payload):
+            del packetizer._build_packet        # the next packets are honest again
+            sent.append(True)
+            return builder(honest)(payload)
+
+        packetizer._build_packet = once
+        channel.sendall(b"x" * 40)          # a packet of several cipher blocks
+
+    with CraftedServer(script) as server:
+        spec = dict(user="hostile", key=user_key.private, timeout=CLIENT_TIMEOUT,
+                    targets=[[server.host, server.port]])
+        result, _ = run_child(spec)
+        assert not server.errors
+    assert sent
+    assert result.get("exc") in ("SessionError", "ConnectionLostError", "Timeout"), result
+    assert "%s:%s" % (server.host, server.port) in result["msg"]
+    assert result["host"] == server.host and result["port"] == server.port
