@@ -250,9 +250,14 @@ class SSHClient(TransferMixin):
 
     # channels and commands ----------------------------------------------
 
+    def _start_deadline(self):
+        # Starting a command is bounded even without a timeout: a server that never answers
+        # a channel request must not hold the caller forever.
+        return deadline_after(self.timeout or self.DEFAULT_CONNECT_TIMEOUT)
+
     def open_session(self):
         """A new session channel (``ssh2.channel.Channel``)."""
-        deadline = deadline_after(self.timeout)
+        deadline = self._start_deadline()
         return self._call(self.session.open_session, deadline=deadline, what="Opening a channel")
 
     def execute(self, cmd, use_pty=False, channel=None):
@@ -280,7 +285,7 @@ class SSHClient(TransferMixin):
                     encoding="utf-8", timeout=None, read_timeout=None, idle_timeout=None):
         """Start ``command`` and return its :class:`HostOutput` without waiting for it."""
         fqc = self._build_command(command, sudo, user, shell).encode(encoding)
-        deadline = deadline_after(self.timeout)
+        deadline = self._start_deadline()
         channel = self._call(self.session.open_session, deadline=deadline,
                              what="Opening a channel")
         if self._agent_forwarder is not None:
@@ -480,7 +485,7 @@ class SSHClient(TransferMixin):
 
     def open_shell(self, encoding="utf-8", read_timeout=None):
         """An :class:`InteractiveShell` on a new channel (no PTY)."""
-        deadline = deadline_after(self.timeout)
+        deadline = self._start_deadline()
         channel = self._call(self.session.open_session, deadline=deadline,
                              what="Opening a channel")
         if self._agent_forwarder is not None:

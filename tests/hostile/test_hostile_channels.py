@@ -112,6 +112,18 @@ def test_unanswered_channel_request_times_out(stall, user_key, tmp_path):
     assert info.value.host == "127.0.0.1" and "127.0.0.1" in str(info.value)
 
 
+def test_unanswered_exec_is_bounded_without_a_timeout(user_key, tmp_path, monkeypatch):
+    monkeypatch.setattr(SSHClient, "DEFAULT_CONNECT_TIMEOUT", TIMEOUT)
+    with CraftedServer(answer_exec=False) as server, gevent.Timeout(GUARD):
+        client = connect(server, user_key, tmp_path, timeout=None)
+        started = time.monotonic()
+        with pytest.raises(Timeout):
+            client.run_command("anything")
+        elapsed = time.monotonic() - started
+        client.close()
+    assert TIMEOUT - 0.5 <= elapsed < TIMEOUT + SLACK
+
+
 def test_unanswered_exec_fails_only_that_host(sshd, user_key, tmp_path):
     with CraftedServer(answer_exec=False) as server, gevent.Timeout(GUARD):
         client = ParallelSSHClient(
