@@ -96,6 +96,14 @@ def test_malformed_exit_signal_without_status_is_not_a_success(user_key, tmp_pat
     assert output.exit_code == 255
 
 
+def test_exit_signal_length_libssh2_cannot_allocate_fails_that_host(user_key, tmp_path):
+    # libssh2 refuses a declared length of 2**32-1 with an allocation error on the session.
+    payload = exit_signal_fields(b"KILL", declared_length=0xFFFFFFFF)
+    with pytest.raises(SessionError) as info:
+        run_script(_signal_script(payload, status=3), user_key, tmp_path)
+    assert info.value.host == "127.0.0.1" and "AllocError" in str(info.value)
+
+
 # -- requests never answered --------------------------------------------------------------------
 
 @pytest.mark.parametrize("stall", ["answer_open", "answer_exec"])
