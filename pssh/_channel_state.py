@@ -35,7 +35,7 @@ class ChannelState:
 
     __slots__ = ("channel", "stdout", "stderr", "pump", "done", "exit_code", "exit_signal",
                  "error", "closing", "agent_forwarder", "max_unread_output", "paused",
-                 "blocked", "room", "host")
+                 "blocked", "room", "host", "orphaned")
 
     def __init__(self, channel, host, agent_forwarder=None, max_unread_output=None):
         self.channel = channel
@@ -55,6 +55,7 @@ class ChannelState:
         self.max_unread_output = max_unread_output
         self.paused = False
         self.blocked = gevent.event.Event()
+        self.orphaned = False   # the HostOutput is gone: nobody will read the buffers
 
     def limit(self):
         """The buffer limit the pump applies now (0: none). A channel being closed is read

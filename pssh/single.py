@@ -308,8 +308,16 @@ class SSHClient(TransferMixin):
                             buffers=buffers, fully_qualified_command=fqc,
                             idle_timeout=idle_timeout, decode_errors=DEFAULT_DECODE_ERRORS,
                             _state=state)
-        weakref.finalize(output, self._channels.pop, id(channel), None)
+        weakref.finalize(output, self._forget_output, id(channel))
         return output
+
+    def _forget_output(self, channel_id):
+        # Nobody can read this command's output any more: a pump paused on a full buffer
+        # drops it and goes on, so that the command still runs to its end.
+        state = self._channels.pop(channel_id, None)
+        if state is not None:
+            state.orphaned = True
+            state.room.set()
 
     def _pump(self, state):
         channel = state.channel
@@ -378,6 +386,10 @@ class SSHClient(TransferMixin):
         state.stderr.notify()
         try:
             while state.full() and not self._closed:
+                if state.orphaned:
+                    state.stdout.discard()
+                    state.stderr.discard()
+                    break
                 state.room.clear()
                 state.room.wait()
         finally:

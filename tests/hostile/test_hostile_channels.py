@@ -4,6 +4,7 @@ A malformed ``exit-signal`` must not hand out heap memory as a signal name; a se
 never answers a channel request, never opens its window or sends data after EOF/close must
 fail only its own host, with a clear PSSHError within the configured timeout.
 """
+import gc
 import logging
 import time
 
@@ -306,4 +307,18 @@ def test_join_fails_fast_on_a_full_buffer_and_consume_output_drains_it(sshd, use
         output[0].max_unread_output = CAP
         client.join(output, consume_output=True, timeout=10)
         assert output[0].exit_code == 0
+        client.close()
+
+
+def test_a_dropped_output_does_not_keep_its_paused_command_alive(sshd, user_key, tmp_path):
+    with gevent.Timeout(GUARD):
+        client = connect_sshd(sshd, user_key, tmp_path, max_unread_output=CAP)
+        output = client.run_command("head -c 8M /dev/zero >&2")
+        pump = output.buffers.stderr.reader
+        with pytest.raises(OutputBufferFullError):
+            client.wait_finished(output, timeout=10)
+        del output
+        gc.collect()
+        pump.join(10)
+        assert pump.dead and not client._channels   # the command ran to its end
         client.close()
