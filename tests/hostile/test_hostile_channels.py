@@ -190,6 +190,7 @@ def test_data_after_eof_and_close_and_second_exit_status(user_key, tmp_path):
         # libssh2 queues what follows EOF or CLOSE like any data; what matters: no
         # duplicate, no loss of what came before, no hang, the same result every time.
         assert stdout[0] == "one" and len(stdout) == len(set(stdout))
+        assert output.exit_code == 6 and output.exit_signal is None   # the last status
         results.add((tuple(stdout), output.exit_code))
     assert len(results) == 1, results    # deterministic
 
