@@ -54,16 +54,16 @@ _guard_state = []
 
 
 def _install_guards():
-    """The packet-length guards of src/gcm.pxi, whatever the backend: (AES-GCM state, aes-ctr
-    and aes-cbc state), each True or why not."""
+    """The guards of src/gcm.pxi and src/chacha_guard.pxi, whatever the backend: the states of
+    AES-GCM, aes-ctr/aes-cbc and chacha20-poly1305, each True or why not."""
     native = _native_module
     if native is None:
         try:  # the pure backend borrows the compiled guards when the module imports
             from pssh import _native as native
         except ImportError as exc:
             reason = "native module unavailable: %s" % (exc,)
-            return reason, reason
-    return native.install_gcm_wrapper(), native.block_cipher_guard()
+            return reason, reason, reason
+    return native.install_gcm_wrapper(), native.block_cipher_guard(), native.chacha_guard()
 
 
 def enable_gcm_batching_once():
@@ -74,11 +74,15 @@ def enable_gcm_batching_once():
     if not _guard_state:
         with _guard_lock:
             if not _guard_state:
-                gcm, block = _install_guards()
+                gcm, block, chacha = _install_guards()
                 for state, names in ((gcm, "AES-GCM"), (block, "aes-ctr/aes-cbc")):
                     if state is not True:
                         logger.info("%s is not offered: no packet-length guard (%s); a tampered"
                                     " length would abort the process in libssh2", names, state)
+                if chacha is not True:
+                    # Still offered: without it nothing would be left to negotiate.
+                    logger.info("chacha20-poly1305 has no failure wrapper (%s): a packet"
+                                " tampered in transit can hang the process in libssh2", chacha)
                 _guard_state.append((gcm, block))
     return _guard_state[0][0]
 

@@ -27,6 +27,7 @@ include "write.pxi"            # write_all()
 include "sftp.pxi"             # sftp_write_file(), sftp_read_file()
 include "scp.pxi"              # scp_send_file(), scp_recv_file()
 include "crypt_methods.pxi"    # libssh2 cipher descriptors, packet state
+include "chacha_guard.pxi"     # chacha20-poly1305: a failed check is an error
 include "gcm.pxi"              # install_gcm_wrapper(): length guards, batching
 
 # API parity with pssh._pure: mapping ssh2-python exceptions to libssh2 codes

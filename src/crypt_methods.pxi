@@ -196,13 +196,13 @@ cdef crypt_method *_find_method(list regions, bytes name, int secret_len,
     return found
 
 
-cdef int _patch(crypt_method *m) except -1:
+cdef int _patch(crypt_method *m, crypt_f wrapper) except -1:
     cdef long page = sysconf(_SC_PAGESIZE)
     cdef uintptr_t field = <uintptr_t>&m.crypt
     cdef uintptr_t first = field & ~(<uintptr_t>page - 1)
     cdef size_t span = <size_t>(field + sizeof(void *) - first)
     if mprotect(<void *>first, span, PROT_READ | PROT_WRITE) != 0:
         raise OSError("mprotect failed")
-    m.crypt = _gcm_crypt
+    m.crypt = wrapper
     mprotect(<void *>first, span, PROT_READ)
     return 0

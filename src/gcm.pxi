@@ -381,6 +381,7 @@ def gcm_wrapper_state():
 
 cdef _install_locked():
     global _gcm_state, _orig_crypt, _evp_cipher, _evp_ctrl, _block_state
+    global _chacha_state
     global _encrypt_batching, _decrypt_batching, _aes128gcm, _aes256gcm
     cdef void *lib
     cdef evp_cipher_f aes128
@@ -419,8 +420,8 @@ cdef _install_locked():
         _encrypt_batching = _batching_wanted("PSSH_NO_GCM_BATCH")
         _self_test(aes128, lib, _orig_crypt)
         _self_test(aes256, lib, _orig_crypt)
-        _patch(m128)
-        _patch(m256)
+        _patch(m128, _gcm_crypt)
+        _patch(m256, _gcm_crypt)
         # Decryption batching needs libssh2's packet state, whose layout is
         # known for this version only.
         _decrypt_batching = (_encrypt_batching and
@@ -430,9 +431,11 @@ cdef _install_locked():
         _encrypt_batching = False
         _gcm_state = "not installed: %s" % (exc,)
         _block_state = "not installed: the AES-GCM wrapper is not"
+        _chacha_state = "not installed: the AES-GCM wrapper is not"
         return
     _gcm_state = True
     _install_block_guard(lib, regions)
+    _install_chacha_guard(regions)
 
 
 # The aes-ctr/aes-cbc descriptors the wrapper guards too: (name, key length,
@@ -463,7 +466,7 @@ cdef _install_block_guard(void *lib, list regions):
                 raise RuntimeError("libssh2's %s descriptor not recognised" % (name.decode(),))
             found.append(<uintptr_t>m)
         for address in found:
-            _patch(<crypt_method *><uintptr_t>address)
+            _patch(<crypt_method *><uintptr_t>address, _gcm_crypt)
     except Exception as exc:  # noqa: BLE001 - reported; pssh then stops offering them
         _block_state = "not installed: %s" % (exc,)
         return

@@ -17,13 +17,14 @@ import gevent
 import paramiko
 import pytest
 from toolkit.crafted_server import CraftedServer
-from toolkit.relay import DROP, GCM_TAG_LEN, STALL, Action, Relay, flip_bit, with_length
+from toolkit.relay import (
+    DROP, ETM_MAC_LEN, GCM_TAG_LEN, STALL, Action, Relay, flip_bit, with_length)
 
 from pssh.exceptions import ConnectionError, PSSHError, Timeout
 from pssh.single import SSHClient
 
 GCM = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
-CHILD_TIMEOUT = 60
+CHILD_TIMEOUT = 20
 CLIENT_TIMEOUT = 3
 # The third encrypted server packet is the USERAUTH_PK_OK reply to the ed25519 user key: its
 # padding (8) is below 10, so libssh2 accepts a rewritten length of 11 and reaches the final
@@ -74,8 +75,11 @@ CHILD = textwrap.dedent("""
 def run_child(spec, env=None):
     """The child's JSON result; fails the test when it died of a signal or printed nothing."""
     child_env = dict(os.environ, **(env or {}))
-    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], env=child_env,
-                          capture_output=True, text=True, timeout=CHILD_TIMEOUT)
+    try:
+        proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], env=child_env,
+                              capture_output=True, text=True, timeout=CHILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail("client process hung (client timeout %ss)" % (spec["timeout"],))
     assert proc.returncode == 0, "client process died (rc %s): %s" % (
         proc.returncode, proc.stderr[-2000:])
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
@@ -174,13 +178,48 @@ def test_ctr_flipped_length_bit_fails_the_connection_not_the_process(make_sshd, 
     assert "%s:%s" % (relay.host, relay.port) in result["msg"]
 
 
-@pytest.mark.parametrize("cipher,mac", [("aes128-ctr", "hmac-sha2-256"),
+@pytest.mark.parametrize("cipher,mac,tamper", [
+    ("chacha20-poly1305@openssh.com", None, "flip"),
+    ("aes128-ctr", "hmac-sha2-256-etm@openssh.com", "length"),
+    ("aes256-ctr", "hmac-sha1-etm@openssh.com", "length"),
+    ("aes128-cbc", "hmac-sha2-256", "flip")])
+def test_other_ciphers_tampered_in_transit_fail_the_connection_only(make_sshd, user_key, cipher,
+                                                                    mac, tamper):
+    """The other negotiated modes, tampered by the relay: chacha20-poly1305 (Poly1305 checked
+    before decryption; libssh2 used to return its failure as a packet type and read the same
+    packet again forever, GIL held: the process hung), etm MACs (clear length, MAC checked
+    first: a rewritten one fails the MAC), cbc (a flipped bit garbles the whole first block).
+    None may abort or hang; each ends for that host within its timeout."""
+    config = {"Ciphers": cipher}
+    if mac:
+        config["MACs"] = mac
+    server = make_sshd(extra_config=config)
+    trailer = ETM_MAC_LEN.get(mac)
+    fired = []
+
+    def hook(packet):
+        if packet.encrypted and packet.index == 0:
+            fired.append(True)
+            return with_length(packet, 17) if tamper == "length" else flip_bit(packet, 3)
+        return None
+
+    with Relay(server.address, hook, trailer_len=trailer) as relay:
+        result, _ = run_child(spec_for(server, user_key, [[relay.host, relay.port]]))
+    assert fired
+    assert result.get("exc") in ("HandshakeError", "AuthenticationError", "Timeout",
+                                 "ConnectionLostError"), result
+    assert "%s:%s" % (relay.host, relay.port) in result["msg"]
+
+
+@pytest.mark.parametrize("cipher,mac", [("chacha20-poly1305@openssh.com", "hmac-sha2-256"),
+                                        ("aes128-ctr", "hmac-sha2-256"),
                                         ("aes256-ctr", "hmac-sha2-512-etm@openssh.com"),
                                         ("aes128-cbc", "hmac-sha1"),
                                         ("aes256-cbc", "hmac-sha2-256-etm@openssh.com")])
 def test_guarded_block_ciphers_still_carry_honest_traffic(make_sshd, user_key, cipher, mac):
-    """The aes-ctr/aes-cbc guard rejects nothing an honest server sends: full-size packets
-    arriving in pieces, with a MAC over the plaintext and with an etm MAC."""
+    """The aes-ctr/aes-cbc guard and the chacha20-poly1305 wrapper reject nothing an honest
+    server sends: full-size packets arriving in pieces, with a MAC over the plaintext and with
+    an etm MAC."""
     server = make_sshd(extra_config={"Ciphers": cipher, "MACs": mac})
     client = SSHClient(server.host, port=server.port, user=server.user, pkey=user_key.private,
                        num_retries=1, timeout=20, allow_agent=False, identity_auth=False)
@@ -206,6 +245,7 @@ def test_without_guards_unguarded_ciphers_are_not_offered(make_sshd, user_key):
         assert result.get("exc") == "HandshakeError", result
         assert log.count("AES-GCM is not offered") == 1, log
         assert log.count("aes-ctr/aes-cbc is not offered") == 1, log
+        assert log.count("chacha20-poly1305 has no failure wrapper") == 1, log
     result, _ = run_child(spec_for(default, user_key, [[default.host, default.port]],
                                    no_native=True), env=env)
     assert result == {"stdout": ["ok"]}

@@ -39,4 +39,5 @@ def test_guards_are_installed_where_the_compiled_module_loads():
     native = pytest.importorskip("pssh._native")
     assert _backend.enable_gcm_batching_once() is True
     assert native.block_cipher_guard() is True
+    assert native.chacha_guard() is True
     assert native.gcm_wrapper_state()["guard"] is True
