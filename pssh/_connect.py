@@ -158,7 +158,7 @@ def _call(session, waiter, func, args, deadline):
 
 
 def handshake(host, port, sock, waiter, compress, deadline, hostkey_methods=None):
-    ciphers = offered_ciphers(CIPHERS)  # AES-GCM only behind its length guard
+    ciphers = offered_ciphers(CIPHERS)  # only ciphers whose length guard is installed
     session = Session()
     session.set_blocking(False)
     session.method_pref(LIBSSH2_METHOD_CRYPT_CS, ciphers)
