@@ -79,10 +79,10 @@ if [ -d pssh ]; then
         die "pssh._native does not import: the native build failed (see above)"
     fi
     env -u PSSH_PURE_PYTHON "$PY" -c '
-import pssh._backend as b
+import pssh.core.backend as b
 print("active backend by default: %s%s" % (b.backend_name(),
       "" if not b.fallback_reason else " (fallback: %s)" % b.fallback_reason))' \
-        || echo "WARNING: could not ask pssh._backend which backend is active"
+        || echo "WARNING: could not ask pssh.core.backend which backend is active"
 else
     echo "no pssh package yet: skipped"
 fi

@@ -18,7 +18,7 @@ declare -A result
 run_suite() {  # run_suite NAME ENV-ARGS...
     local name=$1; shift
     section "pytest: $name backend"
-    env "$@" "$PY" -c 'import pssh._backend as b; print("backend in use:", b.backend_name())' 2>/dev/null || true
+    env "$@" "$PY" -c 'import pssh.core.backend as b; print("backend in use:", b.backend_name())' 2>/dev/null || true
     local start=$SECONDS rc=0
     env "$@" "$PY" -m pytest tests -q -p no:cacheprovider "${PYTEST_ARGS[@]}" </dev/null || rc=$?
     case $rc in

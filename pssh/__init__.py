@@ -12,7 +12,7 @@ logger.addHandler(logging.NullHandler())
 host_logger.addHandler(logging.NullHandler())
 
 from pssh import exceptions, utils  # noqa: E402
-from pssh._backend import backend_name  # noqa: E402
+from pssh.core.backend import backend_name  # noqa: E402
 from pssh.config import HostConfig  # noqa: E402
 from pssh.exceptions import (  # noqa: E402
     AuthenticationException, ConnectionErrorException, SSHException, UnknownHostException)

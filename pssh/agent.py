@@ -4,7 +4,7 @@ Keys are added in memory and passed to a client as ``agent=``; the client then
 tries them, in the order added, instead of asking the system agent. No agent
 protocol or socket is involved: the keys never leave this process.
 """
-from pssh._connect import read_private_key
+from pssh.connection.connect import read_private_key
 
 __all__ = ["SSHAgent"]
 

@@ -39,6 +39,7 @@ import re
 import socket
 
 from pssh import hostkeys
+from pssh.config import HostConfig
 from pssh.exceptions import PSSHError
 
 __all__ = ["SSHConfig", "SSHConfigError", "load", "host_configs", "DEFAULT_PATH"]
@@ -452,7 +453,6 @@ def load(path=None):
 
 def host_configs(hosts, path=None):
     """One :class:`pssh.config.HostConfig` per host with the file's settings (None elsewhere)."""
-    from pssh.config import HostConfig
     config = path if isinstance(path, SSHConfig) else load(path)
     return [HostConfig(**config.lookup(host)) for host in hosts]
 

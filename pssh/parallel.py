@@ -8,12 +8,13 @@ from gevent import Timeout as GeventTimeout
 from gevent.pool import Pool
 
 from pssh.constants import DEFAULT_RETRIES, RETRY_DELAY
-from pssh import hostkeys, openssh_config, openssh_jump
+from pssh import hostkeys, openssh_config
+from pssh.connection import jump as openssh_jump
 from pssh.exceptions import (
     HostArgumentError, HostConfigError, InvalidAPIUseError, ResourceLimitError, ShellError,
     Timeout)
 from pssh.output import HostOutput
-from pssh.parallel_transfer import ParallelTransferMixin
+from pssh.transfer.parallel import ParallelTransferMixin
 from pssh.single import SSHClient, _check_agent_forwarding, _validate_pkey
 
 __all__ = ["ParallelSSHClient", "logger"]

@@ -6,6 +6,7 @@ session, and the session holds the socket. Closing goes in that order and
 the socket's file descriptor is released only together with the libssh2
 session, so libssh2 never writes to a descriptor that was reused.
 """
+import functools
 import getpass
 import logging
 import os
@@ -18,20 +19,26 @@ from ssh2.error_codes import LIBSSH2_ERROR_CHANNEL_CLOSED
 from ssh2.exceptions import ChannelRequestDenied, SSH2Error
 from ssh2.utils import handle_error_codes
 
-from pssh import _connect, hostkeys
-from pssh._backend import backend
-from pssh._channel_state import BUFFER_FULL, ChannelState, LimitChanged, RemoteClosed
-from pssh._exit_signal import read_exit_signal, remote_close_flag
-from pssh._hub import DeadlineExceeded, WaiterClosed, deadline_after
+from pssh import hostkeys
+from pssh import openssh_config
+from pssh.connection import jump as openssh_jump
+from pssh.connection.agent_forward import (
+    AgentForwarder, forwarding_unavailable, local_agent_socket)
+from pssh.connection import connect as _connect
+from pssh.core import calls
+from pssh.core.backend import backend
+from pssh.connection.channel_state import BUFFER_FULL, ChannelState, LimitChanged, RemoteClosed
+from pssh.connection.exit_signal import read_exit_signal, remote_close_flag
+from pssh.core.hub import DeadlineExceeded, WaiterClosed, deadline_after
 from pssh.constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, RETRY_DELAY
 from pssh.exceptions import (
     ConnectionLostError, InvalidAPIUseError, PKeyFileError, SessionError, Timeout)
 from pssh.output import (
     DEFAULT_DECODE_ERRORS, DEFAULT_MAX_UNREAD_OUTPUT, BufferData, HostOutput, HostOutputBuffers,
-    Stdin)
+    Stdin, host_logger)
 from pssh.shell import InteractiveShell
-from pssh.tunnel import Hop, parse_proxy_jump
-from pssh.transfer import TransferMixin
+from pssh.connection.tunnel import Hop, open_tunnel, parse_proxy_jump
+from pssh.transfer.client import TransferMixin
 
 __all__ = ["SSHClient", "logger"]
 
@@ -103,7 +110,6 @@ class SSHClient(TransferMixin):
         # applies only where the argument was left at its default.
         options = dict(_options or ())
         if ssh_config:
-            from pssh import openssh_config, openssh_jump
             config = openssh_config.resolve(ssh_config)
             given = dict(options, user=user, port=port, timeout=timeout,
                          keepalive_seconds=keepalive_seconds, host_key_policy=host_key_policy,
@@ -171,13 +177,17 @@ class SSHClient(TransferMixin):
                    self.proxy_password or self.password, self.proxy_pkey or self.pkey)
 
     def _connect(self):
-        self.sock, self._waiter, self.session = _connect.connect(self)
+        open_proxied = None
+        if self._proxy_hop is not None:
+            # The bastion is an SSHClient too: tunnel gets this class as its client factory.
+            open_proxied = functools.partial(open_tunnel, self, self._proxy_hop,
+                                             client_factory=SSHClient)
+        self.sock, self._waiter, self.session = _connect.connect(self, open_proxied)
         self.configure_keepalive()
         if self.forward_ssh_agent:
             self._start_agent_forwarding()
 
     def _start_agent_forwarding(self):
-        from pssh._agent_forward import AgentForwarder, local_agent_socket
         path = local_agent_socket()
         if path is None:
             logger.warning("[%s] forward_ssh_agent: SSH_AUTH_SOCK is not set, so there is no "
@@ -217,7 +227,7 @@ class SSHClient(TransferMixin):
             raise SessionError("Client for host %s:%s is closed", self.host, self.port,
                                host=self.host, port=self.port)
         try:
-            return _connect.call(self.session, self._waiter, func, args, deadline)
+            return calls.call(self.session, self._waiter, func, args, deadline)
         except DeadlineExceeded:
             raise Timeout("%s on host %s:%s timed out", what, self.host, self.port,
                           host=self.host, port=self.port) from None
@@ -510,7 +520,6 @@ class SSHClient(TransferMixin):
     def read_output_buffer(self, output_buffer, prefix=None, callback=None, callback_args=None,
                            encoding="utf-8"):
         """Decode, log and yield lines of an iterable of raw lines (2.x helper)."""
-        from pssh.output import host_logger
         for line in output_buffer:
             text = line.decode(encoding, DEFAULT_DECODE_ERRORS) if isinstance(line, bytes) \
                 else line
@@ -541,7 +550,7 @@ class SSHClient(TransferMixin):
             state.room.set()    # a pump paused on a full buffer ends now
         session, waiter = self.session, self._waiter
         try:
-            _connect.call(session, waiter, session.disconnect, (),
+            calls.call(session, waiter, session.disconnect, (),
                           deadline_after(min(self.timeout or 5, 5)))
         except (SSH2Error, DeadlineExceeded, WaiterClosed):
             pass
@@ -562,7 +571,6 @@ class SSHClient(TransferMixin):
 
 
 def _check_agent_forwarding(agent):
-    from pssh._agent_forward import forwarding_unavailable
     if agent is not None:
         raise InvalidAPIUseError(
             "forward_ssh_agent=True forwards the system agent ($SSH_AUTH_SOCK); it cannot "

@@ -13,6 +13,7 @@ support in the loaded libssh2), as OpenSSH's ``ForwardAgent`` does.
 from typing import Any, Iterator, Optional, Tuple
 
 from pssh.constants import DEFAULT_RETRIES
+from pssh.connection.agent_forward import forwarding_unavailable, local_agent_socket
 from pssh.single import SSHClient as _SSHClient
 
 __all__ = ["SSHClient", "legacy_command", "agent_forwarding_wanted"]
@@ -45,7 +46,6 @@ def agent_forwarding_wanted(forward_ssh_agent: bool, agent: Any = None) -> bool:
     """
     if not forward_ssh_agent or agent is not None:
         return False
-    from pssh._agent_forward import forwarding_unavailable, local_agent_socket
     return local_agent_socket() is not None and forwarding_unavailable() is None
 
 

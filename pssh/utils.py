@@ -2,6 +2,10 @@
 import logging
 import os
 
+from pssh import openssh_config
+from pssh.connection.connect import read_private_key
+from pssh.exceptions import PKeyFileError
+
 __all__ = ["enable_logger", "enable_host_logger", "enable_debug_logger", "logger", "host_logger",
            "load_private_key", "read_openssh_config"]
 
@@ -43,7 +47,6 @@ def load_private_key(pkey):
     if hasattr(pkey, "read"):
         data = pkey.read()
         return data.encode() if isinstance(data, str) else data
-    from pssh._connect import read_private_key
     return read_private_key(pkey)
 
 
@@ -58,8 +61,6 @@ def read_openssh_config(host, config_file=None):
     Parsing is pssh's (:mod:`pssh.openssh_config`): ``Match``, ``Include`` and
     tokens work, and a malformed supported value raises ``SSHConfigError``.
     """
-    from pssh import openssh_config
-    from pssh.exceptions import PKeyFileError
     path = os.path.expanduser(config_file or openssh_config.DEFAULT_PATH)
     if not os.path.isfile(path):
         return None

@@ -82,7 +82,7 @@ def idle(args, started):
 def info():
     """Which backend our pssh runs on (parallel-ssh has no such notion)."""
     try:
-        from pssh._backend import backend_name
+        from pssh.core.backend import backend_name
     except ImportError:
         return {}
     return {"backend": backend_name()}

@@ -119,7 +119,7 @@ def test_parallel_1x_no_agent_no_warning(sshd, user_key, monkeypatch, pssh_warni
 def test_forwarding_kept_where_an_agent_exists(monkeypatch, tmp_path):
     from pssh.agent import SSHAgent
     from pssh.ssh_client import agent_forwarding_wanted
-    from pssh._agent_forward import forwarding_unavailable
+    from pssh.connection.agent_forward import forwarding_unavailable
     monkeypatch.setenv("SSH_AUTH_SOCK", str(tmp_path / "agent.sock"))
     assert agent_forwarding_wanted(True) is (forwarding_unavailable() is None)
     assert agent_forwarding_wanted(False) is False

@@ -12,7 +12,7 @@ import time
 import gevent
 import pytest
 
-from pssh import _agent_forward
+from pssh.connection import agent_forward as _agent_forward
 from pssh.single import SSHClient
 
 REMOTE_PYTHON = "/usr/bin/python3"

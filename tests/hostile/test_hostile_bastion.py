@@ -14,8 +14,8 @@ import gevent
 import paramiko
 import pytest
 
-from pssh import tunnel
-from pssh._hub import deadline_after
+from pssh.connection import tunnel
+from pssh.core.hub import deadline_after
 from pssh.exceptions import HostKeyError, ProxyError, Timeout
 from pssh.single import SSHClient
 

@@ -13,7 +13,7 @@ import gevent
 import pytest
 
 from embedded_server import OpenSSHServer
-from pssh import _remote_tree
+from pssh.transfer import remote_tree as _remote_tree
 from pssh.exceptions import (
     HostArgumentError, PSSHError, SCPError, SFTPIOError, Timeout, UnsafeRemotePathError)
 from pssh.parallel import ParallelSSHClient

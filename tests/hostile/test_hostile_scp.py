@@ -9,7 +9,7 @@ import time
 import gevent
 import pytest
 
-from pssh._scp import TRAILING_LIMIT
+from pssh.transfer.scp import TRAILING_LIMIT
 from pssh.exceptions import SCPError
 from pssh.single import SSHClient
 from toolkit import fake_scp, transfer_child

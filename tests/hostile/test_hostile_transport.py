@@ -270,7 +270,7 @@ THREADS_CHILD = textwrap.dedent("""
         thread.start()
     for thread in threads:
         thread.join()
-    from pssh._backend import enable_gcm_batching_once
+    from pssh.core.backend import enable_gcm_batching_once
     print(json.dumps({"results": results, "guard": enable_gcm_batching_once() is True}))
 """)
 

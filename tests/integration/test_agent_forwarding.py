@@ -190,7 +190,7 @@ def test_dropped_client_releases_its_forwarder(sshd, user_key, ssh_agent):
     import gc
     import weakref
 
-    from pssh import _agent_forward
+    from pssh.connection import agent_forward as _agent_forward
     client = connect(sshd, user_key, forward_ssh_agent=True)
     out = client.run_command("ssh-add -l", read_timeout=READ_TIMEOUT)
     assert list(out.stdout)
@@ -209,7 +209,7 @@ def test_dropped_client_releases_its_forwarder(sshd, user_key, ssh_agent):
 
 def test_agent_connections_are_capped_during_authentication(make_sshd, unauthorized_key,
                                                             ssh_agent, monkeypatch):
-    from pssh import _agent_forward
+    from pssh.connection import agent_forward as _agent_forward
 
     class Recording(_agent_forward.ProcessSlots):
         peak = 0
@@ -235,7 +235,8 @@ def test_agent_connections_are_capped_during_authentication(make_sshd, unauthori
 
 def test_forwarding_without_the_libssh2_binding_is_refused_clearly(sshd, user_key,
                                                                     monkeypatch):
-    from pssh import _agent_forward, _libssh2
+    from pssh.connection import agent_forward as _agent_forward
+    from pssh.core import libssh2 as _libssh2
     monkeypatch.setattr(_agent_forward, "LIB", None)
     monkeypatch.setattr(_libssh2, "unavailable_reason", "ssh2-python object layout changed")
     with pytest.raises(InvalidAPIUseError) as info:

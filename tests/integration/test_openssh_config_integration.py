@@ -254,7 +254,7 @@ def test_jump_host_entry_gives_address_user_and_key(make_sshd, sshd_farm, user_k
     with SSHClient("target1", ssh_config=path, num_retries=1, timeout=TIMEOUT) as client:
         assert bastion.connections()  # the tunnel runs through the bastion
         assert echo(client) == ("target1", ["ok"])
-        from pssh.tunnel import _BASTIONS
+        from pssh.connection.tunnel import _BASTIONS
         bastions = [b for b in _BASTIONS.values() if b.client.port == bastion.port]
         # the jump entry's ServerAliveInterval, not the target's default
         assert [b.client.keepalive_seconds for b in bastions] == [17]
@@ -295,7 +295,7 @@ Host *
 
 def test_jump_item_user_and_port_override_entry_parallel(make_sshd, sshd_farm, user_key,
                                                           tmp_path, no_agent):
-    from pssh import tunnel
+    from pssh.connection import tunnel
     bastion = make_sshd(listen_ip="127.0.0.1")
     servers = sshd_farm.servers[:3]
     path = write_config(tmp_path, "".join(

@@ -46,7 +46,7 @@ def test_many_targets_share_one_bastion_connection(make_sshd, sshd_farm, user_ke
     assert per_connection >= 1
     assert _bastion_sessions(bastion) <= per_connection + 1
     single.close()
-    from pssh.tunnel import _BASTIONS
+    from pssh.connection.tunnel import _BASTIONS
     held = list(_BASTIONS.values())  # a lingering reference must not keep it connected
     assert held
     client.close()
@@ -199,7 +199,7 @@ def test_tunnel_writer_wakes_the_bastion_reader(make_sshd, sshd_farm, user_key, 
     import struct
     import termios
 
-    from pssh import tunnel
+    from pssh.connection import tunnel
 
     bastion = make_sshd(listen_ip="127.0.0.1")
     opts = dict(port=sshd_farm.port, pkey=user_key.private, num_retries=1, timeout=10,

@@ -217,8 +217,8 @@ def test_server_stopped_refuses_quickly(fresh_sshd, user_key):
 
 def test_every_resolved_address_is_tried(sshd):
     # a refusing first address moves on to the next one at once (no retry delay)
-    from pssh import _connect
-    from pssh._hub import deadline_after
+    from pssh.connection import connect as _connect
+    from pssh.core.hub import deadline_after
     port = sshd.port
     addresses = [(socket.AF_INET, ("127.0.0.2", port)), (socket.AF_INET, ("127.0.0.1", port))]
     started = time.monotonic()

@@ -91,7 +91,7 @@ def test_file_in_an_unwritable_directory_is_written_in_place(sshd, user_key, scr
 
 def test_without_the_libssh2_binding_uploads_are_written_in_place(sshd, user_key, scratch,
                                                                    monkeypatch):
-    from pssh import _sftp
+    from pssh.transfer import sftp as _sftp
     monkeypatch.setattr(_sftp, "LIB", None)
     src = write(os.path.join(scratch, "src.txt"), b"fallback\n")
     target = write(os.path.join(scratch, "dst.txt"), b"previous\n", 0o666)

@@ -9,7 +9,7 @@ import os
 import gevent
 import pytest
 
-from pssh import _localfile
+from pssh.transfer import localfile as _localfile
 from pssh.exceptions import HostArgumentError, SCPError, SFTPIOError
 from pssh.parallel import ParallelSSHClient
 
@@ -191,8 +191,8 @@ def test_one_file_to_many_hosts_shares_one_mapping(farm_client, scratch, monkeyp
         opened.append(id(source))
         return source
 
-    import pssh._sftp
-    monkeypatch.setattr(pssh._sftp, "open_source", counting)
+    import pssh.transfer.sftp
+    monkeypatch.setattr(pssh.transfer.sftp, "open_source", counting)
     # Held here so that hosts finishing early cannot drop the mapping before late ones start.
     keep = real(src)
     n = len(farm_client.hosts)

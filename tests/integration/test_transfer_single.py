@@ -336,7 +336,7 @@ def test_gcm_batching_native_and_other_channels_still_work(client, backend_name)
     every other use of the connection keeps working (the server authenticates each packet)."""
     import hashlib as _hashlib
 
-    from pssh._backend import backend
+    from pssh.core.backend import backend
     state = backend.enable_gcm_batching()
     if backend_name == "native" and not os.environ.get("PSSH_NO_GCM_BATCH"):
         assert state is True, state
@@ -354,7 +354,7 @@ def test_gcm_batching_command_output_intact(client, scratch):
     MiB of command output on stdout and stderr at once, compared byte for byte."""
     import base64
 
-    from pssh._backend import backend
+    from pssh.core.backend import backend
     backend.enable_gcm_batching()
     data = os.urandom(6 * 1024 * 1024 + 5)
     src = write(os.path.join(scratch, "out.bin"), data)

@@ -1,8 +1,8 @@
 """Which ciphers pssh offers depends on the packet-length guards of src/gcm.pxi (no network)."""
 import pytest
 
-from pssh import _backend
-from pssh._connect import CIPHERS
+from pssh.core import backend as _backend
+from pssh.connection.connect import CIPHERS
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import time
 import gevent
 import pytest
 
-from pssh._hub import READ, WRITE, DeadlineExceeded, SocketWaiter, WaiterClosed, deadline_after
+from pssh.core.hub import READ, WRITE, DeadlineExceeded, SocketWaiter, WaiterClosed, deadline_after
 from pssh.exceptions import ConnectionLostError
 
 GUARD = 5

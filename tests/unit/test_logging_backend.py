@@ -149,7 +149,7 @@ def test_native_by_default_when_built():
 
 
 def test_backend_modules_agree_on_names():
-    code = ("import pssh._backend as b; print(b.backend_name(), b.backend.BACKEND_NAME, "
+    code = ("import pssh.core.backend as b; print(b.backend_name(), b.backend.BACKEND_NAME, "
             "b.fallback_reason is None)")
     assert run_python(code, PSSH_PURE_PYTHON="1") == "pure pure False"
 

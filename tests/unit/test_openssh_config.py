@@ -5,7 +5,8 @@ import getpass
 
 import pytest
 
-from pssh import openssh_config, openssh_jump
+from pssh import openssh_config
+from pssh.connection import jump as openssh_jump
 from pssh.config import HostConfig
 from pssh.openssh_config import SSHConfig, SSHConfigError, host_configs, load
 
@@ -379,5 +380,5 @@ def test_parallel_client_resolves_jump_hosts(home):
     ("none", []),
 ])
 def test_split_proxy_jump_items(spec, expected):
-    from pssh.tunnel import split_proxy_jump
+    from pssh.connection.tunnel import split_proxy_jump
     assert split_proxy_jump(spec) == expected

@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from pssh import _localfile, _pure
+from pssh import _pure
+from pssh.transfer import localfile as _localfile
 from pssh.exceptions import SFTPIOError
 
 

@@ -13,15 +13,16 @@ from time import monotonic
 
 import gevent
 from gevent.socket import getaddrinfo
-from ssh2.error_codes import LIBSSH2_ERROR_EAGAIN
 from ssh2.exceptions import SSH2Error
 from ssh2.session import (
     LIBSSH2_FLAG_COMPRESS, LIBSSH2_METHOD_CRYPT_CS, LIBSSH2_METHOD_CRYPT_SC,
     LIBSSH2_METHOD_HOSTKEY, Session)
 
 from pssh import hostkeys
-from pssh._backend import offered_ciphers
-from pssh._hub import WRITE, DeadlineExceeded, SocketWaiter
+from pssh.core.backend import offered_ciphers
+from pssh.connection.agent_forward import local_agent_slots
+from pssh.core.calls import call
+from pssh.core.hub import WRITE, DeadlineExceeded, SocketWaiter
 from pssh.exceptions import (
     AuthenticationError, ConnectionError, ConnectionRefusedError, HandshakeError,
     NoIPv6AddressFoundError, PKeyFileError, ProxyError, Timeout, UnknownHostError)
@@ -128,35 +129,6 @@ def open_socket(host, port, addresses, deadline):
     raise last_error or OSError("no address to connect to")
 
 
-# Session-level libssh2 state machines: a second caller while one is pending
-# would continue the first caller's request and receive its result.
-EXCLUSIVE_CALLS = frozenset(("open_session", "direct_tcpip_ex", "direct_tcpip", "sftp_init",
-                             "scp_send64", "scp_recv2", "disconnect"))
-
-
-def call(session, waiter, func, args, deadline):
-    """Call a libssh2 function until it stops returning EAGAIN, waiting on the socket."""
-    if getattr(func, "__name__", None) in EXCLUSIVE_CALLS:
-        timeout = None if deadline is None else max(0.0, deadline - monotonic())
-        if not waiter.lock.acquire(timeout=timeout):
-            raise DeadlineExceeded()
-        try:
-            return _call(session, waiter, func, args, deadline)
-        finally:
-            waiter.lock.release()
-    return _call(session, waiter, func, args, deadline)
-
-
-def _call(session, waiter, func, args, deadline):
-    while True:
-        rc = func(*args)
-        if rc.__class__ is int and rc == LIBSSH2_ERROR_EAGAIN:
-            waiter.wait(session.block_directions(), deadline)
-            continue
-        waiter.settle()
-        return rc
-
-
 def handshake(host, port, sock, waiter, compress, deadline, hostkey_methods=None):
     ciphers = offered_ciphers(CIPHERS)  # only ciphers whose length guard is installed
     session = Session()
@@ -257,7 +229,6 @@ def authenticate(client, session, waiter, deadline):
 
 
 def _agent_auth(client, session, waiter, deadline, errors):
-    from pssh._agent_forward import local_agent_slots
     slots = local_agent_slots()
     # Hundreds of handshakes at once would otherwise each hold a connection to the agent.
     if not slots.acquire(timeout=None if deadline is None else max(0.0, deadline - monotonic())):
@@ -305,18 +276,20 @@ def _auth_error(client, errors):
         host=client.host, port=client.port)
 
 
-def connect(client):
+def connect(client, open_proxied=None):
     """Resolve, connect, handshake and authenticate ``client``; returns (sock, waiter, session).
 
-    DNS and TCP share one attempt counter; handshake failures reconnect and
-    continue it. Refused connections and authentication failures are final.
+    ``open_proxied(address, port, deadline)``, given for a client behind jump hosts, returns
+    the socket of a tunnel to the target instead of a TCP connection (see
+    :func:`pssh.connection.tunnel.open_tunnel`). DNS and TCP share one attempt counter;
+    handshake failures reconnect and continue it. Refused connections and authentication
+    failures are final.
     """
     host, port = client.host, client.port
     address = getattr(client, "_connect_host", None) or host  # ssh_config HostName
     timeout = client.timeout or client.DEFAULT_CONNECT_TIMEOUT
     attempts = max(client.num_retries or 1, 1)
-    hop = getattr(client, "_proxy_hop", None)
-    if hop is None:
+    if open_proxied is None:
         addresses = resolve(address, port, client.ipv6_only, attempts, client.retry_delay)
     check = hostkeys.prepare(address, port, getattr(client, "host_key_policy", None),
                              getattr(client, "known_hosts", None),
@@ -325,11 +298,10 @@ def connect(client):
     for attempt in range(1, attempts + 1):
         deadline = monotonic() + timeout
         try:
-            if hop is None:
+            if open_proxied is None:
                 sock, waiter = open_socket(host, port, addresses, deadline)
             else:
-                from pssh.tunnel import open_tunnel
-                sock = open_tunnel(client, address, port, deadline)
+                sock = open_proxied(address, port, deadline)
                 waiter = SocketWaiter(sock)
         except (ConnectionRefusedError, ProxyError):
             raise

@@ -22,7 +22,7 @@ from typing import NamedTuple, Optional
 
 import ssh2.channel
 
-from pssh._libssh2 import LIB, pointer
+from pssh.core.libssh2 import LIB, pointer
 
 __all__ = ["ExitSignal", "read_exit_signal", "remote_close_flag", "MAX_SIGNAL_NAME"]
 

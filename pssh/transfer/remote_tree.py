@@ -33,8 +33,8 @@ import stat as stat_mod
 
 from ssh2.exceptions import SSH2Error
 
-from pssh._hub import DeadlineExceeded, WaiterClosed
-from pssh._sftp import EAGAIN, Failed, _code_of, _local_error, encode_path
+from pssh.core.hub import DeadlineExceeded, WaiterClosed
+from pssh.transfer.sftp import EAGAIN, Failed, _code_of, _local_error, encode_path
 from pssh.exceptions import SFTPIOError, UnsafeRemotePathError
 
 __all__ = ["MAX_DIRECTORY_ENTRIES", "MAX_DIRECTORY_NAME_BYTES", "MAX_DEPTH", "unsafe_name",

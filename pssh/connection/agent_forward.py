@@ -49,9 +49,10 @@ import gevent
 import gevent.event
 import gevent.socket
 
-from pssh._connect import call
-from pssh._hub import DeadlineExceeded, WaiterClosed, deadline_after
-from pssh._libssh2 import AUTHAGENT_CALLBACK, CALLBACK_AUTHAGENT, LIB, pointer
+from pssh.core.calls import call
+from pssh.core.hub import DeadlineExceeded, WaiterClosed, deadline_after
+from pssh.core import libssh2
+from pssh.core.libssh2 import AUTHAGENT_CALLBACK, CALLBACK_AUTHAGENT, LIB, pointer
 
 __all__ = ["AgentForwarder", "ProcessSlots", "forwarding_unavailable", "local_agent_slots",
            "forwarding_agent_slots", "local_agent_socket", "MAX_AGENT_CONNECTIONS",
@@ -86,8 +87,7 @@ _FORWARDERS = weakref.WeakValueDictionary()
 def forwarding_unavailable() -> Optional[str]:
     """Why agent forwarding cannot work in this process, or None."""
     if LIB is None:
-        from pssh._libssh2 import unavailable_reason
-        return unavailable_reason
+        return libssh2.unavailable_reason
     return None
 
 

@@ -21,10 +21,10 @@ from time import monotonic
 
 from ssh2.exceptions import SSH2Error
 
-from pssh._backend import backend
-from pssh._hub import DeadlineExceeded, WaiterClosed
-from pssh._localfile import TempTarget, open_source
-from pssh._sftp import EAGAIN, Failed, _local_error, _reporter, encode_path, session_broken
+from pssh.core.backend import backend
+from pssh.core.hub import DeadlineExceeded, WaiterClosed
+from pssh.transfer.localfile import TempTarget, open_source
+from pssh.transfer.sftp import EAGAIN, Failed, _local_error, _reporter, encode_path, session_broken
 from pssh.exceptions import SCPError, SessionError, SFTPError
 
 logger = logging.getLogger("pssh.transfer")

@@ -18,11 +18,11 @@ from ssh2.sftp import (
     LIBSSH2_SFTP_ATTR_PERMISSIONS)
 from ssh2.sftp_handle import SFTPAttributes
 
-from pssh import _connect
-from pssh._backend import backend
-from pssh._hub import DeadlineExceeded, WaiterClosed, deadline_after
-from pssh._libssh2 import LIB, pointer
-from pssh._localfile import TempTarget, open_source
+from pssh.core import calls
+from pssh.core.backend import backend
+from pssh.core.hub import DeadlineExceeded, WaiterClosed, deadline_after
+from pssh.core.libssh2 import LIB, pointer
+from pssh.transfer.localfile import TempTarget, open_source
 from pssh.exceptions import ConnectionLostError, SessionError, SFTPError, SFTPIOError, Timeout
 
 logger = logging.getLogger("pssh.transfer")
@@ -104,7 +104,7 @@ class Ops:
             raise SessionError("Client for host %s:%s is closed", self.host, self.port,
                                host=self.host, port=self.port)
         try:
-            return _connect.call(self.session, self.waiter, func, args, self.deadline())
+            return calls.call(self.session, self.waiter, func, args, self.deadline())
         except SSH2Error as exc:
             code = _code_of(exc)
             status = None

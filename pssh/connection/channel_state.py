@@ -9,7 +9,7 @@ from time import monotonic
 import gevent
 import gevent.event
 
-from pssh._hub import deadline_after
+from pssh.core.hub import deadline_after
 from pssh.output import OutputBuffer, buffer_full_error
 
 __all__ = ["BUFFER_FULL", "RemoteClosed", "LimitChanged", "ChannelState"]
