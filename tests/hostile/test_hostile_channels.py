@@ -218,6 +218,7 @@ def test_close_without_eof_then_truncated_exit_status(user_key, tmp_path):
 CAP = 1024 * 1024
 # What may sit in the buffer beyond the cap: libssh2's receive window (2 MiB) and one read.
 WINDOW_SLACK = 4 * 1024 * 1024
+LINE = "E" * 63
 
 
 def connect_sshd(sshd, key, tmp_path, **kwargs):
@@ -264,11 +265,14 @@ def test_unread_stderr_flood_is_bounded_and_reading_stdout_fails_fast(sshd, user
 def test_reading_the_full_stream_resumes_the_command(sshd, user_key, tmp_path):
     with gevent.Timeout(GUARD):
         client = connect_sshd(sshd, user_key, tmp_path, max_unread_output=CAP)
-        output = client.run_command("yes EEEE | head -c 3145730 >&2; echo done")
+        # Far more than the cap, one read and libssh2's window together: were "done" sent
+        # before the pump pauses, it could be read first and nothing would have to fail.
+        size = 4 * (CAP + WINDOW_SLACK)
+        output = client.run_command("yes %s | head -c %d >&2; echo done" % (LINE, size))
         with pytest.raises(OutputBufferFullError):
             next(output.stdout)
         stderr = list(output.stderr)
-        assert len(stderr) == 3145730 // 5 and set(stderr) == {"EEEE"}
+        assert len(stderr) == size // (len(LINE) + 1) and set(stderr) == {LINE}
         assert list(output.stdout) == ["done"]
         client.wait_finished(output, timeout=10)
         assert output.exit_code == 0
