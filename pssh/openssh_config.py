@@ -459,14 +459,6 @@ def host_configs(hosts, path=None):
 
 # -- client wiring -------------------------------------------------------------------------------
 
-# Settings the file may provide, with the client value that counts as "not given".
-SINGLE_DEFAULTS = {"user": None, "port": None, "timeout": None, "keepalive_seconds": 60,
-                   "host_key_policy": None, "known_hosts": None}
-PARALLEL_DEFAULTS = dict(SINGLE_DEFAULTS, port=22)
-HOST_OPTIONS = ("hostname", "identity_files", "identities_only", "proxy_jump",
-                "host_key_alias")
-
-
 def resolve(ssh_config):
     """The :class:`SSHConfig` meant by a client's ``ssh_config=`` (None when not used)."""
     if ssh_config is None or ssh_config is False:
@@ -479,21 +471,3 @@ def resolve(ssh_config):
         return load(ssh_config)
     raise ValueError("ssh_config must be None, a bool, a path or an SSHConfig, got %r"
                      % (ssh_config,))
-
-
-def merge(settings, values, defaults, host_config=None):
-    """Fill ``settings`` in place from file ``values`` where nothing more specific was given.
-
-    Precedence: a non-None ``host_config`` field, then a client value that
-    differs from its default in ``defaults`` (an explicit argument), then the
-    file, then the default.
-    """
-    for name, value in values.items():
-        if host_config is not None and getattr(host_config, name, None) is not None:
-            continue
-        if name in defaults and settings.get(name) != defaults[name]:
-            continue
-        if name not in defaults and settings.get(name) not in (None, (), [], False):
-            continue
-        settings[name] = value
-    return settings

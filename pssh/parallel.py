@@ -9,13 +9,14 @@ from gevent.pool import Pool
 
 from pssh.constants import DEFAULT_RETRIES, RETRY_DELAY
 from pssh import hostkeys, openssh_config
-from pssh.connection import jump as openssh_jump
 from pssh.exceptions import (
     HostArgumentError, HostConfigError, InvalidAPIUseError, ResourceLimitError, ShellError,
     Timeout)
 from pssh.output import HostOutput
 from pssh.transfer.parallel import ParallelTransferMixin
-from pssh.single import SSHClient, _check_agent_forwarding, _validate_pkey
+from pssh.connection.agent_forward import check_forwarding_request
+from pssh.connection.settings import NAMES, PARALLEL_DEFAULTS, ConnectSettings, validate_pkey
+from pssh.single import SSHClient
 
 __all__ = ["ParallelSSHClient", "logger"]
 
@@ -24,12 +25,6 @@ logger = logging.getLogger("pssh.parallel")
 # Each connection holds one socket; keep headroom for files, pipes and the hub.
 _FDS_PER_HOST = 1
 _FD_HEADROOM = 64
-
-_MERGED = ("user", "password", "port", "num_retries", "timeout", "allow_agent", "retry_delay",
-           "proxy_host", "proxy_port", "proxy_user", "proxy_password", "forward_ssh_agent",
-           "keepalive_seconds", "identity_auth", "ipv6_only", "compress",
-           "keyboard_interactive", "host_key_policy", "known_hosts")
-
 
 class _Failure:
     __slots__ = ("exc",)
@@ -76,7 +71,7 @@ class ParallelSSHClient(ParallelTransferMixin):
         if keyboard_interactive and password is None:
             raise InvalidAPIUseError("keyboard_interactive=True requires a password")
         if forward_ssh_agent:
-            _check_agent_forwarding(agent)
+            check_forwarding_request(agent)
         # Host keys and OpenSSH config: per-host HostConfig > explicit arguments > file.
         self.host_key_policy = None if host_key_policy is None else \
             hostkeys.validate_policy(host_key_policy)
@@ -95,7 +90,7 @@ class ParallelSSHClient(ParallelTransferMixin):
         self.user = user
         self.password = password
         self.port = port
-        self.pkey = _validate_pkey(pkey)
+        self.pkey = validate_pkey(pkey)
         self.num_retries = num_retries
         self.timeout = timeout
         self.pool_size = pool_size
@@ -107,7 +102,7 @@ class ParallelSSHClient(ParallelTransferMixin):
         self.proxy_port = proxy_port
         self.proxy_user = proxy_user
         self.proxy_password = proxy_password
-        self.proxy_pkey = _validate_pkey(proxy_pkey)
+        self.proxy_pkey = validate_pkey(proxy_pkey)
         self.forward_ssh_agent = forward_ssh_agent
         self.keepalive_seconds = keepalive_seconds
         self.identity_auth = identity_auth
@@ -153,44 +148,18 @@ class ParallelSSHClient(ParallelTransferMixin):
     # per-host clients --------------------------------------------------------
 
     def _host_settings(self, index):
+        given = {name: getattr(self, name) for name in NAMES if hasattr(self, name)}
         config = self.host_config[index] if self.host_config is not None else None
-        settings = {}
-        for name in _MERGED:
-            value = getattr(config, name, None) if config is not None else None
-            settings[name] = getattr(self, name) if value is None else value
-        key = config.private_key if config is not None else None
-        settings["pkey"] = self.pkey if key is None else key
-        proxy_key = config.proxy_pkey if config is not None else None
-        settings["proxy_pkey"] = self.proxy_pkey if proxy_key is None else proxy_key
-        settings["alias"] = config.alias if config is not None else None
-        options = {name: getattr(config, name, None) for name in openssh_config.HOST_OPTIONS}
-        # An explicit proxy_jump= wins over the file, as the other client arguments do.
-        if options.get("proxy_jump") is None and self.proxy_jump:
-            options["proxy_jump"] = self.proxy_jump
-        if self._ssh_config is not None:
-            given = settings
-            merged = dict(settings, **options)
-            openssh_config.merge(merged, self._ssh_config.lookup(
-                self._hosts[index], user=merged["user"],
-                port=None if merged["port"] == 22 else merged["port"]),
-                openssh_config.PARALLEL_DEFAULTS, config)
-            options = {name: merged.pop(name) for name in openssh_config.HOST_OPTIONS}
-            settings = merged
-            # Jump hosts have entries in the same file, as with ssh -J.
-            settings["_proxy_hop"] = openssh_jump.proxy_hops(
-                self._ssh_config, self._hosts[index], options.get("proxy_jump"), given,
-                settings, settings["password"], settings["pkey"])
-        settings["_options"] = options
-        settings["agent"] = self.agent
-        cert = getattr(config, "cert_file", None) if config is not None else None
-        settings["cert_file"] = self.cert_file if cert is None else cert
-        return settings
+        return ConnectSettings.build(
+            self._hosts[index], given, host_config=config, ssh_config=self._ssh_config,
+            defaults=PARALLEL_DEFAULTS, identities=SSHClient.IDENTITIES,
+            default_connect_timeout=SSHClient.DEFAULT_CONNECT_TIMEOUT)
 
     def _make_client(self, index, host):
         key = (index, host)
         client = self._host_clients.get(key)
         if client is None or client._closed:
-            client = SSHClient(host, **self._host_settings(index))
+            client = SSHClient(host, _settings=self._host_settings(index))
             self._host_clients[key] = client
         return client
 

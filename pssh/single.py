@@ -7,7 +7,6 @@ the socket's file descriptor is released only together with the libssh2
 session, so libssh2 never writes to a descriptor that was reused.
 """
 import functools
-import getpass
 import logging
 import os
 import warnings
@@ -19,11 +18,8 @@ from ssh2.error_codes import LIBSSH2_ERROR_CHANNEL_CLOSED
 from ssh2.exceptions import ChannelRequestDenied, SSH2Error
 from ssh2.utils import handle_error_codes
 
-from pssh import hostkeys
-from pssh import openssh_config
-from pssh.connection import jump as openssh_jump
 from pssh.connection.agent_forward import (
-    AgentForwarder, forwarding_unavailable, local_agent_socket)
+    AgentForwarder, check_forwarding_request, local_agent_socket)
 from pssh.connection import connect as _connect
 from pssh.core import calls
 from pssh.core.backend import backend
@@ -32,12 +28,13 @@ from pssh.connection.exit_signal import read_exit_signal, remote_close_flag
 from pssh.core.hub import DeadlineExceeded, WaiterClosed, deadline_after
 from pssh.constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, RETRY_DELAY
 from pssh.exceptions import (
-    ConnectionLostError, InvalidAPIUseError, PKeyFileError, SessionError, Timeout)
+    ConnectionLostError, InvalidAPIUseError, SessionError, Timeout)
 from pssh.output import (
     DEFAULT_DECODE_ERRORS, DEFAULT_MAX_UNREAD_OUTPUT, BufferData, HostOutput, HostOutputBuffers,
     Stdin, host_logger)
 from pssh.shell import InteractiveShell
-from pssh.connection.tunnel import Hop, open_tunnel, parse_proxy_jump
+from pssh.connection.settings import NAMES, ConnectSettings
+from pssh.connection.tunnel import open_tunnel
 from pssh.transfer.client import TransferMixin
 
 __all__ = ["SSHClient", "logger"]
@@ -45,45 +42,6 @@ __all__ = ["SSHClient", "logger"]
 logger = logging.getLogger("pssh.single")
 
 _SOCKET_ERRORS = frozenset((-1, -7, -13, -43, -45))  # SOCKET_NONE/SEND/DISCONNECT/RECV, BAD_SOCKET
-
-
-def _validate_pkey(pkey):
-    if pkey is None or isinstance(pkey, bytes):
-        return pkey
-    if not isinstance(pkey, str):
-        raise TypeError("pkey must be a file path (str) or key data (bytes), not %s"
-                        % type(pkey).__name__)
-    path = os.path.normpath(os.path.expanduser(pkey))
-    if not os.path.isfile(path):
-        raise PKeyFileError("File %s does not exist", path)
-    if not os.access(path, os.R_OK):
-        raise PKeyFileError("File %s is not readable", path)
-    return path
-
-
-def _validate_cert(cert_file, pkey):
-    """Bytes of an OpenSSH user certificate for ``pkey``, or None.
-
-    libssh2 1.11 authenticates with RSA certificates only; other kinds are
-    refused here rather than failing obscurely at the server.
-    """
-    if cert_file is None:
-        return None
-    if pkey is None:
-        raise InvalidAPIUseError("cert_file needs the certificate's private key as pkey")
-    if isinstance(cert_file, bytes):
-        data = cert_file
-    else:
-        path = _validate_pkey(cert_file)
-        with open(path, "rb") as cert:
-            data = cert.read()
-    kind = data.split(None, 1)[0] if data.strip() else b""
-    if kind != b"ssh-rsa-cert-v01@openssh.com":
-        raise InvalidAPIUseError(
-            "Certificate type %r is not supported: libssh2 1.11 authenticates with RSA "
-            "certificates (ssh-rsa-cert-v01@openssh.com) only" % (kind.decode("ascii",
-                                                                              "replace"),))
-    return data
 
 
 class SSHClient(TransferMixin):
@@ -101,58 +59,20 @@ class SSHClient(TransferMixin):
                  ipv6_only=False, compress=False, keyboard_interactive=False,
                  host_key_policy=None, known_hosts=None, ssh_config=None, _options=None,
                  proxy_jump=None, agent=None, cert_file=None, _proxy_hop=None,
-                 max_unread_output=DEFAULT_MAX_UNREAD_OUTPUT):
-        if keyboard_interactive and password is None:
-            raise InvalidAPIUseError("keyboard_interactive=True requires a password")
-        if forward_ssh_agent:
-            _check_agent_forwarding(agent)
-        # Host keys and OpenSSH config (pssh.hostkeys, pssh.openssh_config): a file value
-        # applies only where the argument was left at its default.
-        options = dict(_options or ())
-        if ssh_config:
-            config = openssh_config.resolve(ssh_config)
-            given = dict(options, user=user, port=port, timeout=timeout,
-                         keepalive_seconds=keepalive_seconds, host_key_policy=host_key_policy,
-                         known_hosts=known_hosts)
-            settings = openssh_config.merge(dict(given), config.lookup(host, user=user, port=port),
-                                            openssh_config.SINGLE_DEFAULTS)
-            user, port, timeout = settings["user"], settings["port"], settings["timeout"]
-            keepalive_seconds = settings["keepalive_seconds"]
-            host_key_policy, known_hosts = settings["host_key_policy"], settings["known_hosts"]
-            options = settings
-            # Jump hosts have entries in the same file, as with ssh -J.
-            _proxy_hop = _proxy_hop or openssh_jump.proxy_hops(
-                config, host, proxy_jump or settings.get("proxy_jump"), given, settings,
-                password, _validate_pkey(pkey))
-        self._connect_host = options.get("hostname") or host
-        self.identity_files = tuple(os.path.expanduser(path)
-                                    for path in options.get("identity_files") or ())
-        self.identities_only = bool(options.get("identities_only"))
-        self.host_key_alias = options.get("host_key_alias")
-        self.proxy_jump = proxy_jump or options.get("proxy_jump")
-        self.host_key_policy = hostkeys.validate_policy(host_key_policy)
-        self.known_hosts = list(hostkeys.known_hosts_files(known_hosts))
+                 max_unread_output=DEFAULT_MAX_UNREAD_OUTPUT, _settings=None):
+        if _settings is None:
+            if forward_ssh_agent:
+                check_forwarding_request(agent)
+            given = {name: value for name, value in locals().items() if name in NAMES}
+            given.update(_options or ())
+            _settings = ConnectSettings.build(
+                host, given, ssh_config=ssh_config, proxy_hop=_proxy_hop,
+                identities=self.IDENTITIES, default_connect_timeout=self.DEFAULT_CONNECT_TIMEOUT)
+        self.settings = _settings
+        # The resolved options stay readable as attributes, as in 2.x.
+        for name in NAMES:
+            setattr(self, name, getattr(_settings, name))
         self.host = host
-        self.alias = alias
-        self.user = user or getpass.getuser()
-        self.password = password
-        self.port = port or 22
-        self.pkey = _validate_pkey(pkey)
-        self.num_retries = num_retries
-        self.retry_delay = retry_delay
-        self.allow_agent = allow_agent
-        self.timeout = timeout or None
-        self.forward_ssh_agent = forward_ssh_agent
-        self.keepalive_seconds = keepalive_seconds
-        self.identity_auth = identity_auth
-        self.ipv6_only = ipv6_only
-        self.compress = compress
-        self.keyboard_interactive = keyboard_interactive
-        self.proxy_host = proxy_host
-        self.proxy_port = proxy_port
-        self.proxy_user = proxy_user
-        self.proxy_password = proxy_password
-        self.proxy_pkey = _validate_pkey(proxy_pkey)
         self.session = None
         self.sock = None
         self._waiter = None
@@ -160,29 +80,18 @@ class SSHClient(TransferMixin):
         self._channels = {}
         self._closed = False
         self._agent_forwarder = None
-        self.agent = agent
-        self.cert_file = _validate_cert(cert_file, self.pkey)
         self.max_unread_output = max_unread_output or None
-        self._proxy_hop = _proxy_hop or self._make_proxy_hop()
         self._connect()
 
     # connection -----------------------------------------------------------
 
-    def _make_proxy_hop(self):
-        if self.proxy_jump:
-            return parse_proxy_jump(self.proxy_jump, self.user, self.password, self.pkey)
-        if self.proxy_host is None:
-            return None
-        return Hop(self.proxy_host, self.proxy_port or self.port, self.proxy_user or self.user,
-                   self.proxy_password or self.password, self.proxy_pkey or self.pkey)
-
     def _connect(self):
         open_proxied = None
-        if self._proxy_hop is not None:
+        if self.settings.proxy_hop is not None:
             # The bastion is an SSHClient too: tunnel gets this class as its client factory.
-            open_proxied = functools.partial(open_tunnel, self, self._proxy_hop,
-                                             client_factory=SSHClient)
-        self.sock, self._waiter, self.session = _connect.connect(self, open_proxied)
+            open_proxied = functools.partial(open_tunnel, self.settings,
+                                             client_factory=_bastion_client)
+        self.sock, self._waiter, self.session = _connect.connect(self.settings, open_proxied)
         self.configure_keepalive()
         if self.forward_ssh_agent:
             self._start_agent_forwarding()
@@ -194,7 +103,8 @@ class SSHClient(TransferMixin):
                            "local agent to forward", self.host)
             return
         self._agent_forwarder = AgentForwarder(self.host, self.port, self.session,
-                                               self._waiter, path, self.timeout)
+                                               self._waiter, path,
+                                               self.settings.agent_forward_timeout)
 
     def _request_agent_forwarding(self, channel, deadline):
         try:
@@ -208,7 +118,7 @@ class SSHClient(TransferMixin):
 
     def auth(self):
         """Authenticate the connected session again with the configured methods."""
-        deadline = deadline_after(self.timeout or self.DEFAULT_CONNECT_TIMEOUT)
+        deadline = deadline_after(self.settings.connect_timeout)
         _connect.authenticate(self, self.session, self._waiter, deadline)
 
     def configure_keepalive(self):
@@ -263,7 +173,7 @@ class SSHClient(TransferMixin):
     def _start_deadline(self):
         # Starting a command is bounded even without a timeout: a server that never answers
         # a channel request must not hold the caller forever.
-        return deadline_after(self.timeout or self.DEFAULT_CONNECT_TIMEOUT)
+        return deadline_after(self.settings.connect_timeout)
 
     def open_session(self):
         """A new session channel (``ssh2.channel.Channel``)."""
@@ -410,7 +320,7 @@ class SSHClient(TransferMixin):
 
     def _finish_channel(self, state, remote_closed=False):
         channel = state.channel
-        deadline = deadline_after(self.timeout or self.DEFAULT_CONNECT_TIMEOUT)
+        deadline = deadline_after(self.settings.connect_timeout)
         if not state.closing:
             state.closing = True
             self._call(channel.close, deadline=deadline, what="Closing the channel")
@@ -440,7 +350,7 @@ class SSHClient(TransferMixin):
             raise SessionError("Client for host %s:%s is closed", self.host, self.port,
                                host=self.host, port=self.port)
         if deadline is None:
-            deadline = deadline_after(self.timeout)
+            deadline = deadline_after(self.settings.op_timeout)
         wait = self._waiter.bind(deadline)
         try:
             rc = backend.write_all(self.session, channel, data, 0, wait)
@@ -460,7 +370,7 @@ class SSHClient(TransferMixin):
         if state is not None and (state.closing or state.done.is_set()):
             # The channel is closed (its id may already be reused): nothing to send.
             return
-        self._call(channel.send_eof, deadline=deadline_after(self.timeout),
+        self._call(channel.send_eof, deadline=deadline_after(self.settings.op_timeout),
                    what="Sending EOF")
 
     def wait_finished(self, host_output, timeout=None):
@@ -502,7 +412,7 @@ class SSHClient(TransferMixin):
                 return
             state.closing = True
             state.room.set()
-        self._call(channel.close, deadline=deadline_after(self.timeout),
+        self._call(channel.close, deadline=deadline_after(self.settings.op_timeout),
                    what="Closing the channel")
 
     def open_shell(self, encoding="utf-8", read_timeout=None):
@@ -551,7 +461,7 @@ class SSHClient(TransferMixin):
         session, waiter = self.session, self._waiter
         try:
             calls.call(session, waiter, session.disconnect, (),
-                          deadline_after(min(self.timeout or 5, 5)))
+                          deadline_after(self.settings.disconnect_timeout))
         except (SSH2Error, DeadlineExceeded, WaiterClosed):
             pass
         waiter.close(ConnectionLostError("Client for host %s:%s was closed", self.host,
@@ -570,14 +480,8 @@ class SSHClient(TransferMixin):
             timer.close()
 
 
-def _check_agent_forwarding(agent):
-    if agent is not None:
-        raise InvalidAPIUseError(
-            "forward_ssh_agent=True forwards the system agent ($SSH_AUTH_SOCK); it cannot "
-            "forward the keys of a programmatic agent= (pssh.agent.SSHAgent)")
-    reason = forwarding_unavailable()
-    if reason:
-        raise InvalidAPIUseError("forward_ssh_agent=True is unavailable: %s" % reason)
+def _bastion_client(settings):
+    return SSHClient(settings.host, _settings=settings)
 
 
 def _send_keepalive(client_ref):

@@ -2,7 +2,7 @@
 import logging
 
 from pssh.exceptions import InvalidAPIUseError
-from pssh.single import _validate_pkey
+from pssh.connection.settings import validate_pkey as _validate_pkey
 
 __all__ = ["_validate_pkey_path", "_validate_pkey", "_validate_api"]
 

@@ -51,10 +51,12 @@ import gevent.socket
 
 from pssh.core.calls import call
 from pssh.core.hub import DeadlineExceeded, WaiterClosed, deadline_after
+from pssh.exceptions import InvalidAPIUseError
 from pssh.core import libssh2
 from pssh.core.libssh2 import AUTHAGENT_CALLBACK, CALLBACK_AUTHAGENT, LIB, pointer
 
-__all__ = ["AgentForwarder", "ProcessSlots", "forwarding_unavailable", "local_agent_slots",
+__all__ = ["AgentForwarder", "ProcessSlots", "check_forwarding_request", "forwarding_unavailable",
+           "local_agent_slots",
            "forwarding_agent_slots", "local_agent_socket", "MAX_AGENT_CONNECTIONS",
            "MAX_FORWARDED_AGENT_CONNECTIONS", "MAX_FORWARDED_CHANNELS", "FORWARD_IDLE_SECONDS",
            "FORWARDED_REQUESTS"]
@@ -89,6 +91,17 @@ def forwarding_unavailable() -> Optional[str]:
     if LIB is None:
         return libssh2.unavailable_reason
     return None
+
+
+def check_forwarding_request(agent) -> None:
+    """Raise InvalidAPIUseError when ``forward_ssh_agent=True`` cannot be honoured."""
+    if agent is not None:
+        raise InvalidAPIUseError(
+            "forward_ssh_agent=True forwards the system agent ($SSH_AUTH_SOCK); it cannot "
+            "forward the keys of a programmatic agent= (pssh.agent.SSHAgent)")
+    reason = forwarding_unavailable()
+    if reason:
+        raise InvalidAPIUseError("forward_ssh_agent=True is unavailable: %s" % reason)
 
 
 class ProcessSlots:

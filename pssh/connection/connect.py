@@ -155,13 +155,13 @@ def _describe(exc):
     return "%s%s" % (type(exc).__name__, ": " + text if text else "")
 
 
-def authenticate(client, session, waiter, deadline):
+def authenticate(settings, session, waiter, deadline):
     """Run the authentication chain of parallel-ssh 2.x on ``session``.
 
     Order: the given ``pkey`` only, if set; otherwise the agent, the default
     identity files, then password or keyboard-interactive.
     """
-    user = client.user
+    user = settings.user
     errors = []
 
     def attempt(label, func, *args):
@@ -169,43 +169,45 @@ def authenticate(client, session, waiter, deadline):
             call(session, waiter, func, args, deadline)
             return True
         except DeadlineExceeded:
-            raise Timeout("Authentication with host %s:%s timed out", client.host, client.port,
-                          host=client.host, port=client.port) from None
+            raise Timeout("Authentication with host %s:%s timed out", settings.host,
+                          settings.port, host=settings.host, port=settings.port) from None
         except SSH2Error as exc:
             errors.append("%s: %s" % (label, _describe(exc)))
-            logger.debug("[%s] %s authentication failed: %s", client.host, label, exc)
+            logger.debug("[%s] %s authentication failed: %s", settings.host, label, exc)
             return False
 
-    passphrase = client.password or ""
-    if client.pkey is not None:
-        key = client.pkey if isinstance(client.pkey, bytes) else read_private_key(client.pkey)
-        cert = getattr(client, "cert_file", None)
+    passphrase = settings.password or ""
+    if settings.pkey is not None:
+        key = settings.pkey
+        if not isinstance(key, bytes):
+            key = read_private_key(key)
+        cert = settings.cert_file
         extra = (cert,) if cert else ()
         if attempt("private key", session.userauth_publickey_frommemory, user, key, passphrase,
                    *extra):
             return
-        raise _auth_error(client, errors)
+        raise _auth_error(settings, errors)
     # ssh_config IdentityFile keys come before the default identities, or replace them
     # (and the agent) with IdentitiesOnly.
-    identity_files = tuple(getattr(client, "identity_files", None) or ())
-    identities_only = getattr(client, "identities_only", False)
-    agent = getattr(client, "agent", None)
+    identity_files = settings.identity_files
+    identities_only = settings.identities_only
+    agent = settings.agent
     if agent is not None:
         # A programmatic agent replaces the system agent.
         for key, key_passphrase in agent.keys:
             if attempt("agent key", session.userauth_publickey_frommemory, user, key,
                        key_passphrase):
                 return
-    elif client.allow_agent and not identities_only and os.environ.get("SSH_AUTH_SOCK"):
-        if _agent_auth(client, session, waiter, deadline, errors):
+    elif settings.allow_agent and not identities_only and os.environ.get("SSH_AUTH_SOCK"):
+        if _agent_auth(settings, session, waiter, deadline, errors):
             return
-    defaults = client.IDENTITIES if client.identity_auth else ()
+    defaults = settings.identities if settings.identity_auth else ()
     if identity_files or defaults:
         paths = identity_files + (() if identities_only and identity_files else defaults)
         for index, path in enumerate(paths):
             if path in paths[:index] or not os.path.isfile(path):
                 if path in identity_files:
-                    logger.debug("[%s] identity file %s not found", client.host, path)
+                    logger.debug("[%s] identity file %s not found", settings.host, path)
                 continue
             try:
                 key = read_private_key(path)
@@ -214,34 +216,34 @@ def authenticate(client, session, waiter, deadline):
                 continue
             if attempt(path, session.userauth_publickey_frommemory, user, key, passphrase):
                 return
-    if client.password is None:
+    if settings.password is None:
         if not errors:
             errors.append("no authentication method available (no key, agent, identity file"
                           " or password)")
-        raise _auth_error(client, errors)
-    if client.keyboard_interactive:
+        raise _auth_error(settings, errors)
+    if settings.keyboard_interactive:
         if attempt("keyboard-interactive", session.userauth_keyboardinteractive, user,
-                   client.password):
+                   settings.password):
             return
-    elif attempt("password", session.userauth_password, user, client.password):
+    elif attempt("password", session.userauth_password, user, settings.password):
         return
-    raise _auth_error(client, errors)
+    raise _auth_error(settings, errors)
 
 
-def _agent_auth(client, session, waiter, deadline, errors):
+def _agent_auth(settings, session, waiter, deadline, errors):
     slots = local_agent_slots()
     # Hundreds of handshakes at once would otherwise each hold a connection to the agent.
     if not slots.acquire(timeout=None if deadline is None else max(0.0, deadline - monotonic())):
         raise Timeout("Agent authentication with host %s:%s timed out waiting for a free "
-                      "agent connection", client.host, client.port, host=client.host,
-                      port=client.port)
+                      "agent connection", settings.host, settings.port, host=settings.host,
+                      port=settings.port)
     try:
-        return _agent_auth_locked(client, session, waiter, deadline, errors)
+        return _agent_auth_locked(settings, session, waiter, deadline, errors)
     finally:
         slots.release()
 
 
-def _agent_auth_locked(client, session, waiter, deadline, errors):
+def _agent_auth_locked(settings, session, waiter, deadline, errors):
     try:
         agent = session.agent_init()
         agent.connect()
@@ -253,13 +255,13 @@ def _agent_auth_locked(client, session, waiter, deadline, errors):
     try:
         for identity in identities:
             try:
-                call(session, waiter, agent.userauth, (client.user, identity), deadline)
+                call(session, waiter, agent.userauth, (settings.user, identity), deadline)
                 return True
             except SSH2Error as exc:
                 errors.append("agent key: %s" % (_describe(exc),))
             except DeadlineExceeded:
-                raise Timeout("Agent authentication with host %s:%s timed out", client.host,
-                              client.port, host=client.host, port=client.port) from None
+                raise Timeout("Agent authentication with host %s:%s timed out", settings.host,
+                              settings.port, host=settings.host, port=settings.port) from None
         return False
     finally:
         try:
@@ -268,32 +270,32 @@ def _agent_auth_locked(client, session, waiter, deadline, errors):
             pass
 
 
-def _auth_error(client, errors):
+def _auth_error(settings, errors):
     cause = "; ".join(errors)
     return AuthenticationError(
         "Authentication error while connecting to %s:%s - %s - retry %s/%s",
-        client.host, client.port, cause, 1, client.num_retries,
-        host=client.host, port=client.port)
+        settings.host, settings.port, cause, 1, settings.num_retries,
+        host=settings.host, port=settings.port)
 
 
-def connect(client, open_proxied=None):
-    """Resolve, connect, handshake and authenticate ``client``; returns (sock, waiter, session).
+def connect(settings, open_proxied=None):
+    """Resolve, connect, handshake and authenticate one connection described by ``settings``
+    (a :class:`~pssh.connection.settings.ConnectSettings`); returns (sock, waiter, session).
 
-    ``open_proxied(address, port, deadline)``, given for a client behind jump hosts, returns
+    ``open_proxied(address, port, deadline)``, given for a host behind jump hosts, returns
     the socket of a tunnel to the target instead of a TCP connection (see
     :func:`pssh.connection.tunnel.open_tunnel`). DNS and TCP share one attempt counter;
     handshake failures reconnect and continue it. Refused connections and authentication
     failures are final.
     """
-    host, port = client.host, client.port
-    address = getattr(client, "_connect_host", None) or host  # ssh_config HostName
-    timeout = client.timeout or client.DEFAULT_CONNECT_TIMEOUT
-    attempts = max(client.num_retries or 1, 1)
+    host, port = settings.host, settings.port
+    address = settings.connect_host  # ssh_config HostName
+    timeout = settings.connect_timeout
+    attempts = max(settings.num_retries or 1, 1)
     if open_proxied is None:
-        addresses = resolve(address, port, client.ipv6_only, attempts, client.retry_delay)
-    check = hostkeys.prepare(address, port, getattr(client, "host_key_policy", None),
-                             getattr(client, "known_hosts", None),
-                             getattr(client, "host_key_alias", None))
+        addresses = resolve(address, port, settings.ipv6_only, attempts, settings.retry_delay)
+    check = hostkeys.prepare(address, port, settings.host_key_policy, settings.known_hosts,
+                             settings.host_key_alias)
     hostkey_methods = check.hostkey_methods() if check is not None else None
     for attempt in range(1, attempts + 1):
         deadline = monotonic() + timeout
@@ -311,14 +313,14 @@ def connect(client, open_proxied=None):
                     "Error connecting to host '%s:%s' - %s - retry %s/%s", host, port,
                     exc.strerror or str(exc), attempt, attempts,
                     host=host, port=port, cause=exc) from exc
-            gevent.sleep(client.retry_delay)
+            gevent.sleep(settings.retry_delay)
             continue
         try:
-            session = handshake(host, port, sock, waiter, client.compress, deadline,
+            session = handshake(host, port, sock, waiter, settings.compress, deadline,
                                 hostkey_methods)
             if check is not None:  # before authentication: no credentials to an impostor
                 check.verify(session)
-            authenticate(client, session, waiter, deadline)
+            authenticate(settings, session, waiter, deadline)
             return sock, waiter, session
         except (HandshakeError, Timeout) as exc:
             waiter.close()
@@ -326,7 +328,7 @@ def connect(client, open_proxied=None):
             if attempt == attempts:
                 raise
             logger.debug("[%s] retrying after %s", host, exc)
-            gevent.sleep(client.retry_delay)
+            gevent.sleep(settings.retry_delay)
         except BaseException:
             waiter.close()
             _discard(sock)

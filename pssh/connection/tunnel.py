@@ -334,41 +334,25 @@ class Hop:
                                        " via %r" % (self.via,) if self.via else "")
 
 
-def open_tunnel(client, hop, host, port, deadline, client_factory):
-    """Socket to ``host:port`` through the jump-host chain ``hop`` (its last hop) of ``client``.
+def open_tunnel(settings, host, port, deadline, client_factory):
+    """Socket to ``host:port`` through the jump-host chain ``settings.proxy_hop``.
 
-    ``client_factory`` takes :class:`~pssh.single.SSHClient`'s keyword arguments and returns a
-    connected client: the bastion's connection is made by the layer above, so this module
-    needs no client class of its own.
+    ``client_factory(bastion_settings)`` returns a connected client: the bastion's connection
+    is made by the layer above, so this module needs no client class of its own. A bastion
+    connection is shared only by targets whose settings give it the same host key checks.
     """
-    # Bastions are checked with the target client's host key settings unless the
-    # bastion's own ssh_config entry set them; a bastion connection is shared
-    # only by clients with the same settings.
-    policy = hop.host_key_policy
-    if policy is None:
-        policy = getattr(client, "host_key_policy", None)
-    known_hosts = hop.known_hosts
-    if known_hosts is None:
-        known_hosts = getattr(client, "known_hosts", None)
-    options = {"hostname": hop.hostname, "identity_files": hop.identity_files,
-               "identities_only": hop.identities_only}
+    hop = settings.proxy_hop
+    bastion_settings = settings.for_bastion(hop)
 
     def factory():
         try:
-            return client_factory(
-                hop.host, user=hop.user, password=hop.password, port=hop.port, pkey=hop.pkey,
-                num_retries=client.num_retries, retry_delay=client.retry_delay,
-                timeout=client.timeout if hop.timeout is None else hop.timeout,
-                allow_agent=client.allow_agent, identity_auth=client.identity_auth,
-                keepalive_seconds=client.keepalive_seconds
-                if hop.keepalive_seconds is None else hop.keepalive_seconds,
-                agent=client.agent, _proxy_hop=hop.via,
-                host_key_policy=policy, known_hosts=known_hosts, _options=options)
+            return client_factory(bastion_settings)
         except PSSHError as exc:
             raise ProxyError("Could not connect to proxy %s:%s for host %s:%s - %s",
                              hop.host, hop.port, host, port, exc,
                              host=host, port=port, cause=exc) from exc
-    bastion = get_bastion((hop, policy, tuple(known_hosts or ())), factory)
+    bastion = get_bastion((hop, bastion_settings.host_key_policy,
+                           tuple(bastion_settings.known_hosts)), factory)
     return bastion.open(host, port, deadline)
 
 

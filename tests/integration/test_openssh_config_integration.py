@@ -50,7 +50,7 @@ Host myserver
     ServerAliveInterval 15
 """ % (sshd.host, sshd.port, sshd.user, user_key.private))
     with SSHClient("myserver", ssh_config=path) as client:
-        assert (client.host, client._connect_host, client.port) == ("myserver", sshd.host,
+        assert (client.host, client.settings.connect_host, client.port) == ("myserver", sshd.host,
                                                                     sshd.port)
         assert (client.user, client.timeout, client.keepalive_seconds) == (sshd.user, 9, 15)
         assert client.identity_files == (user_key.private,)
@@ -192,7 +192,7 @@ Host node2
         assert [(out.host, list(out.stdout)) for out in output] == [
             ("node0", ["ok"]), ("node1", ["ok"])]
         made = client._host_clients[(0, "node0")]
-        assert (made._connect_host, made.port, made.host_key_policy) == (
+        assert (made.settings.connect_host, made.port, made.host_key_policy) == (
             servers[0].host, servers[0].port, "off")
     finally:
         client.close()
@@ -317,7 +317,7 @@ Host *
         output = client.run_command(SERVER_ADDRESS)
         client.join(output, timeout=TIMEOUT)
         assert [list(out.stdout) for out in output] == [[srv.host] for srv in servers]
-        hop = client._host_clients[(0, "node0")]._proxy_hop
+        hop = client._host_clients[(0, "node0")].settings.proxy_hop
         assert (hop.hostname, hop.port, hop.user) == ("127.0.0.1", bastion.port, bastion.user)
         # one shared bastion connection carries the three tunnels
         shared = [made for key, made in list(tunnel._BASTIONS.items()) if key[0] == hop]

@@ -7,6 +7,7 @@ import pytest
 
 from pssh import openssh_config
 from pssh.connection import jump as openssh_jump
+from pssh.connection import settings
 from pssh.config import HostConfig
 from pssh.openssh_config import SSHConfig, SSHConfigError, host_configs, load
 
@@ -227,35 +228,40 @@ def test_resolve():
         openssh_config.resolve(42)
 
 
-def test_merge_precedence():
-    defaults = openssh_config.PARALLEL_DEFAULTS
-    values = {"user": "file", "port": 2222, "timeout": 5, "hostname": "addr",
-              "identity_files": ["/k"]}
+FILE_VALUES = """Host *
+  User file
+  Port 2222
+  ConnectTimeout 5
+  ServerAliveInterval 5
+  HostName addr
+  IdentityFile /k
+"""
+
+
+def build(cfg, given, host_config=None, defaults=settings.PARALLEL_DEFAULTS):
+    return settings.ConnectSettings.build("h", given, host_config, cfg, defaults=defaults)
+
+
+def test_merge_precedence(home):
+    cfg = config(home, FILE_VALUES)
     # nothing given: the file fills in
-    settings = {"user": None, "port": 22, "timeout": None, "hostname": None,
-                "identity_files": None}
-    openssh_config.merge(settings, values, defaults)
-    assert settings == values
+    made = build(cfg, {"user": None, "port": 22, "timeout": None})
+    assert (made.user, made.port, made.timeout, made.hostname, made.identity_files) == (
+        "file", 2222, 5, "addr", ("/k",))
     # explicit client arguments win over the file
-    settings = {"user": "arg", "port": 2200, "timeout": None, "hostname": None}
-    openssh_config.merge(settings, values, defaults)
-    assert (settings["user"], settings["port"], settings["timeout"]) == ("arg", 2200, 5)
+    made = build(cfg, {"user": "arg", "port": 2200, "timeout": None})
+    assert (made.user, made.port, made.timeout) == ("arg", 2200, 5)
     # HostConfig values win over both
-    hc = HostConfig(user="hc", hostname="hc-addr")
-    settings = {"user": "hc", "port": 22, "timeout": None, "hostname": "hc-addr"}
-    openssh_config.merge(settings, values, defaults, hc)
-    assert (settings["user"], settings["port"], settings["hostname"]) == ("hc", 2222, "hc-addr")
+    made = build(cfg, {}, HostConfig(user="hc", hostname="hc-addr"))
+    assert (made.user, made.port, made.hostname) == ("hc", 2222, "hc-addr")
 
 
-def test_single_client_rule_port_none_is_default():
-    settings = {"port": None, "keepalive_seconds": 60}
-    openssh_config.merge(settings, {"port": 2222, "keepalive_seconds": 5},
-                         openssh_config.SINGLE_DEFAULTS)
-    assert settings == {"port": 2222, "keepalive_seconds": 5}
-    settings = {"port": 22, "keepalive_seconds": 30}
-    openssh_config.merge(settings, {"port": 2222, "keepalive_seconds": 5},
-                         openssh_config.SINGLE_DEFAULTS)
-    assert settings == {"port": 22, "keepalive_seconds": 30}
+def test_single_client_rule_port_none_is_default(home):
+    cfg = config(home, FILE_VALUES)
+    made = build(cfg, {"port": None, "keepalive_seconds": 60}, defaults=settings.DEFAULTS)
+    assert (made.port, made.keepalive_seconds) == (2222, 5)
+    made = build(cfg, {"port": 22, "keepalive_seconds": 30}, defaults=settings.DEFAULTS)
+    assert (made.port, made.keepalive_seconds) == (22, 30)
 
 
 # -- jump hosts (pssh.openssh_jump) --------------------------------------------------------------
@@ -363,12 +369,12 @@ def test_parallel_client_resolves_jump_hosts(home):
     path = str(home / ".ssh" / "config")
     (home / ".ssh" / "config").write_text(JUMPS)
     client = ParallelSSHClient(["target1", "other"], ssh_config=path, user="tuser")
-    hop = client._host_settings(0)["_proxy_hop"]
+    hop = client._host_settings(0).proxy_hop
     assert (hop.hostname, hop.port, hop.user, hop.pkey) == ("10.1.0.1", 2201, "juser", None)
-    assert client._host_settings(1)["_proxy_hop"] is None
+    assert client._host_settings(1).proxy_hop is None
     # an explicit proxy_jump= wins over the file for every host, and is looked up in it
     client = ParallelSSHClient(["target1", "other"], ssh_config=path, proxy_jump="u@jump:22")
-    assert [openssh_jump.describe(client._host_settings(i)["_proxy_hop"]) for i in (0, 1)] == [
+    assert [openssh_jump.describe(client._host_settings(i).proxy_hop) for i in (0, 1)] == [
         ("u@10.1.0.1:22",)] * 2
 
 
