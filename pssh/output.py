@@ -297,6 +297,12 @@ class HostOutput:
         self._state = _state
 
     @property
+    def channel_state(self):
+        """The :class:`~pssh.connection.channel_state.ChannelState` of the running command
+        (exit code, output flow, completion), or None for an output without a channel."""
+        return self._state
+
+    @property
     def stdout(self):
         if self.client is None or self.buffers is None:
             return None

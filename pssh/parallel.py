@@ -158,7 +158,7 @@ class ParallelSSHClient(ParallelTransferMixin):
     def _make_client(self, index, host):
         key = (index, host)
         client = self._host_clients.get(key)
-        if client is None or client._closed:
+        if client is None or client.closed:
             client = SSHClient(host, _settings=self._host_settings(index))
             self._host_clients[key] = client
         return client
@@ -260,16 +260,16 @@ class ParallelSSHClient(ParallelTransferMixin):
         deadline = None if timeout is None else monotonic() + timeout
         first_error = None
         for host_out in output:
-            if host_out is None or host_out.client is None or host_out._state is None:
+            if host_out is None or host_out.client is None or host_out.channel_state is None:
                 continue
             remaining = None if deadline is None else max(0.0, deadline - monotonic())
-            if not host_out._state.wait_done(remaining, discard=consume_output):
+            if not host_out.channel_state.wait_done(remaining, discard=consume_output):
                 break
-            if host_out._state.error is not None and first_error is None:
-                first_error = host_out._state.error
+            if host_out.channel_state.error is not None and first_error is None:
+                first_error = host_out.channel_state.error
         unfinished = [host_out for host_out in output
                       if host_out is not None and host_out.client is not None
-                      and host_out._state is not None and not host_out._state.done.is_set()]
+                      and host_out.channel_state is not None and not host_out.channel_state.done.is_set()]
         if unfinished:
             finished = [host_out for host_out in output if host_out not in unfinished]
             raise Timeout("Timeout of %s sec(s) reached with commands still running",

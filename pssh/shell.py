@@ -30,7 +30,7 @@ class InteractiveShell:
         """Send EOF and wait for the shell to exit; returns the shell."""
         if self._chan is None:
             return None
-        state = self.output._state
+        state = self.output.channel_state
         if not state.done.is_set():
             try:
                 self._client._send_eof(self._chan)

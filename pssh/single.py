@@ -85,6 +85,17 @@ class SSHClient(TransferMixin):
 
     # connection -----------------------------------------------------------
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran (or the connection was dropped by it)."""
+        return self._closed
+
+    @property
+    def waiter(self):
+        """The :class:`~pssh.core.hub.SocketWaiter` of this connection's socket, shared by
+        every user of the session (channels, SFTP, tunnels through this host)."""
+        return self._waiter
+
     def _connect(self):
         open_proxied = None
         if self.settings.proxy_hop is not None:
@@ -132,19 +143,14 @@ class SSHClient(TransferMixin):
         timer.start(_send_keepalive, weakref.ref(self))
         self._keepalive = timer
 
-    def _call(self, func, *args, deadline=None, what="operation"):
+    def _call(self, func, *args, deadline=None, what="operation", exclusive=False):
         if self._closed:
             raise SessionError("Client for host %s:%s is closed", self.host, self.port,
                                host=self.host, port=self.port)
         try:
-            return calls.call(self.session, self._waiter, func, args, deadline)
-        except DeadlineExceeded:
-            raise Timeout("%s on host %s:%s timed out", what, self.host, self.port,
-                          host=self.host, port=self.port) from None
-        except WaiterClosed as exc:
-            raise SessionError("Client for host %s:%s was closed during %s", self.host,
-                               self.port, what, host=self.host, port=self.port,
-                               cause=exc) from None
+            return calls.call(self.session, self._waiter, func, args, deadline, exclusive)
+        except (DeadlineExceeded, WaiterClosed) as failure:
+            raise calls.wait_error(failure, self.host, self.port, what) from None
         except SSH2Error as exc:
             raise self._ssh_error(what, exc) from exc
 
@@ -178,7 +184,8 @@ class SSHClient(TransferMixin):
     def open_session(self):
         """A new session channel (``ssh2.channel.Channel``)."""
         deadline = self._start_deadline()
-        return self._call(self.session.open_session, deadline=deadline, what="Opening a channel")
+        return self._call(self.session.open_session, deadline=deadline, what="Opening a channel",
+                          exclusive=True)
 
     def execute(self, cmd, use_pty=False, channel=None):
         """Deprecated: run ``cmd`` on a (new) channel and return the channel."""
@@ -207,7 +214,7 @@ class SSHClient(TransferMixin):
         fqc = self._build_command(command, sudo, user, shell).encode(encoding)
         deadline = self._start_deadline()
         channel = self._call(self.session.open_session, deadline=deadline,
-                             what="Opening a channel")
+                             what="Opening a channel", exclusive=True)
         if self._agent_forwarder is not None:
             self._request_agent_forwarding(channel, deadline)
         if use_pty:
@@ -377,7 +384,7 @@ class SSHClient(TransferMixin):
         """Wait until the command of ``host_output`` finished: EOF, exit status, channel closed."""
         if not isinstance(host_output, HostOutput):
             raise ValueError("%s is not a HostOutput" % (host_output,))
-        state = host_output._state
+        state = host_output.channel_state
         if host_output.channel is None or state is None:
             return
         if not state.wait_done(timeout):
@@ -419,7 +426,7 @@ class SSHClient(TransferMixin):
         """An :class:`InteractiveShell` on a new channel (no PTY)."""
         deadline = self._start_deadline()
         channel = self._call(self.session.open_session, deadline=deadline,
-                             what="Opening a channel")
+                             what="Opening a channel", exclusive=True)
         if self._agent_forwarder is not None:
             self._request_agent_forwarding(channel, deadline)
         self._call(channel.shell, deadline=deadline, what="Starting a shell")
@@ -461,7 +468,7 @@ class SSHClient(TransferMixin):
         session, waiter = self.session, self._waiter
         try:
             calls.call(session, waiter, session.disconnect, (),
-                          deadline_after(self.settings.disconnect_timeout))
+                       deadline_after(self.settings.disconnect_timeout), exclusive=True)
         except (SSH2Error, DeadlineExceeded, WaiterClosed):
             pass
         waiter.close(ConnectionLostError("Client for host %s:%s was closed", self.host,
@@ -486,7 +493,7 @@ def _bastion_client(settings):
 
 def _send_keepalive(client_ref):
     client = client_ref()
-    if client is None or client._closed or client._waiter.send_backlog:
+    if client is None or client.closed or client.waiter.send_backlog:
         # libssh2 sends a keepalive once and never retries it: a keepalive cut short by a
         # full socket would leave a half-sent packet that fails every later send of the
         # session. So it goes out only when the socket has nothing queued.

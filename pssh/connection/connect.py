@@ -21,7 +21,7 @@ from ssh2.session import (
 from pssh import hostkeys
 from pssh.core.backend import offered_ciphers
 from pssh.connection.agent_forward import local_agent_slots
-from pssh.core.calls import call
+from pssh.core.calls import call, wait_error
 from pssh.core.hub import WRITE, DeadlineExceeded, SocketWaiter
 from pssh.exceptions import (
     AuthenticationError, ConnectionError, ConnectionRefusedError, HandshakeError,
@@ -141,9 +141,8 @@ def handshake(host, port, sock, waiter, compress, deadline, hostkey_methods=None
         session.flag(LIBSSH2_FLAG_COMPRESS)
     try:
         call(session, waiter, session.handshake, (sock,), deadline)
-    except DeadlineExceeded:
-        raise Timeout("SSH handshake with host %s:%s timed out", host, port,
-                      host=host, port=port) from None
+    except DeadlineExceeded as failure:
+        raise wait_error(failure, host, port, "SSH handshake") from None
     except SSH2Error as exc:
         raise HandshakeError("SSH handshake with host %s:%s failed - %s", host, port,
                              _describe(exc), host=host, port=port, cause=exc) from exc
@@ -168,9 +167,8 @@ def authenticate(settings, session, waiter, deadline):
         try:
             call(session, waiter, func, args, deadline)
             return True
-        except DeadlineExceeded:
-            raise Timeout("Authentication with host %s:%s timed out", settings.host,
-                          settings.port, host=settings.host, port=settings.port) from None
+        except DeadlineExceeded as failure:
+            raise wait_error(failure, settings.host, settings.port, "Authentication") from None
         except SSH2Error as exc:
             errors.append("%s: %s" % (label, _describe(exc)))
             logger.debug("[%s] %s authentication failed: %s", settings.host, label, exc)
@@ -259,9 +257,9 @@ def _agent_auth_locked(settings, session, waiter, deadline, errors):
                 return True
             except SSH2Error as exc:
                 errors.append("agent key: %s" % (_describe(exc),))
-            except DeadlineExceeded:
-                raise Timeout("Agent authentication with host %s:%s timed out", settings.host,
-                              settings.port, host=settings.host, port=settings.port) from None
+            except DeadlineExceeded as failure:
+                raise wait_error(failure, settings.host, settings.port,
+                                 "Agent authentication") from None
         return False
     finally:
         try:

@@ -56,8 +56,8 @@ class Bastion:
         client = self.client
         self._opening += 1
         try:
-            channel = call(client.session, client._waiter, client.session.direct_tcpip_ex,
-                           (host, port, "127.0.0.1", 0), deadline)
+            channel = call(client.session, client.waiter, client.session.direct_tcpip_ex,
+                           (host, port, "127.0.0.1", 0), deadline, exclusive=True)
         except DeadlineExceeded:
             raise ProxyError("Opening a tunnel to %s:%s through proxy %s:%s timed out",
                              host, port, client.host, client.port,
@@ -81,7 +81,7 @@ class Bastion:
         if self._reader is None or self._reader.dead:
             self._reader = gevent.spawn(self._read_loop)
         else:
-            client._waiter.kick()
+            client.waiter.kick()
         return local
 
     def tunnel_closed(self):
@@ -91,7 +91,7 @@ class Bastion:
 
     def _close_if_idle(self):
         self._closer = None
-        if self.tunnels or self._opening or self.client._closed:
+        if self.tunnels or self._opening or self.client.closed:
             return
         for key, bastion in list(_BASTIONS.items()):
             if bastion is self:
@@ -101,7 +101,7 @@ class Bastion:
         self.client.close()
 
     def _read_loop(self):
-        waiter = self.client._waiter
+        waiter = self.client.waiter
         session = self.client.session
         try:
             while self.tunnels:
@@ -184,7 +184,7 @@ class _Tunnel:
                 except BlockingIOError:
                     self.waiter.wait(WRITE)
             self.pending = None
-            self.bastion.client._waiter.kick()
+            self.bastion.client.waiter.kick()
         except (OSError, WaiterClosed):
             self.close()
 
@@ -212,7 +212,7 @@ class _Tunnel:
                 finally:
                     # The write may have read other tunnels' packets off the bastion
                     # socket: the reader, asleep on that socket, must hear of them.
-                    client._waiter.settle()
+                    client.waiter.settle()
                 if rc < 0:
                     self.close()
                     return
@@ -224,7 +224,7 @@ class _Tunnel:
         # A bastion can keep this tunnel's window shut for ever. Nothing would then end the
         # wait once the target connection is gone, and the tunnel would keep the bastion
         # connection open: look at the target's end now and then while stalled.
-        waiter = self.bastion.client._waiter
+        waiter = self.bastion.client.waiter
         while True:
             try:
                 waiter.wait(directions, deadline_after(_STALL_CHECK_SECONDS))
@@ -258,7 +258,7 @@ class _Tunnel:
             self.channel.close()
         except SSH2Error:
             pass
-        self.bastion.client._waiter.settle()
+        self.bastion.client.waiter.settle()
         self.bastion.tunnel_closed()
 
 
@@ -267,7 +267,7 @@ def get_bastion(hop, client_factory):
     many targets ask for it at the same time)."""
     key = hop
     bastion = _BASTIONS.get(key)
-    if bastion is not None and not bastion.client._closed:
+    if bastion is not None and not bastion.client.closed:
         return bastion
     pending = _CONNECTING.get(key)
     if pending is not None:

@@ -1,24 +1,28 @@
-"""The libssh2 call helper: retry a non-blocking libssh2 call on EAGAIN, waiting on the hub.
+"""The libssh2 call helper: retry a non-blocking libssh2 call on EAGAIN, waiting on the hub,
+and the one translation of a wait that ended without a result into a pssh exception.
 
-Owns which session-level calls may not overlap (the per-session lock of the waiter).
+Callers say which calls drive a session-level libssh2 state machine (``exclusive=True``):
+those may not overlap on one session and take the waiter's lock.
 """
 from time import monotonic
 
 from ssh2.error_codes import LIBSSH2_ERROR_EAGAIN
 
-from pssh.core.hub import DeadlineExceeded
+from pssh.core.hub import DeadlineExceeded, WaiterClosed
+from pssh.exceptions import SessionError, Timeout
 
-__all__ = ["call", "EXCLUSIVE_CALLS"]
-
-# Session-level libssh2 state machines: a second caller while one is pending
-# would continue the first caller's request and receive its result.
-EXCLUSIVE_CALLS = frozenset(("open_session", "direct_tcpip_ex", "direct_tcpip", "sftp_init",
-                             "scp_send64", "scp_recv2", "disconnect"))
+__all__ = ["call", "wait_error"]
 
 
-def call(session, waiter, func, args, deadline):
-    """Call a libssh2 function until it stops returning EAGAIN, waiting on the socket."""
-    if getattr(func, "__name__", None) in EXCLUSIVE_CALLS:
+def call(session, waiter, func, args, deadline, exclusive=False):
+    """``func(*args)`` until it stops returning EAGAIN, waiting on the socket until ``deadline``.
+
+    ``exclusive``: ``func`` is a session-level request (opening a channel, a tunnel, SFTP or
+    SCP, disconnecting); a second caller while one is pending would continue the first
+    caller's request and receive its result, so these run one at a time per session.
+    Raises DeadlineExceeded / WaiterClosed (see :func:`wait_error`) and libssh2's errors.
+    """
+    if exclusive:
         timeout = None if deadline is None else max(0.0, deadline - monotonic())
         if not waiter.lock.acquire(timeout=timeout):
             raise DeadlineExceeded()
@@ -39,3 +43,15 @@ def _call(session, waiter, func, args, deadline):
         return rc
 
 
+def wait_error(failure, host, port, what):
+    """The pssh exception for ``what`` on ``host:port`` ending in ``failure``:
+    :class:`Timeout` for DeadlineExceeded, :class:`SessionError` for WaiterClosed (closed)."""
+    # ``what`` goes into the format, not the arguments: 2.x code reads (fmt, host, port) off
+    # ``args``; a "%" in it (a path) is escaped.
+    what = what.replace("%", "%%")
+    if isinstance(failure, DeadlineExceeded):
+        return Timeout(what + " on host %s:%s timed out", host, port, host=host, port=port)
+    if isinstance(failure, WaiterClosed):
+        return SessionError("Client for host %s:%s was closed during " + what, host, port,
+                            host=host, port=port, cause=failure)
+    raise TypeError("not a wait failure: %r" % (failure,))

@@ -213,13 +213,13 @@ def send(ops, local_file, remote_file, progress=None, sftp_session=None, mkdir_p
     args = (remote_b, source.mode & 0o777, total, int(source.mtime), int(source.atime))
     try:
         try:
-            channel = ops.call(ops.session.scp_send64, *args)
+            channel = ops.call(ops.session.scp_send64, *args, exclusive=True)
         except Failed as failure:
             if failure.lost or sftp_session is None:
                 raise
             if not _prepare_target(ops, sftp_session, remote_file, mkdir_parents):
                 raise
-            channel = ops.call(ops.session.scp_send64, *args)
+            channel = ops.call(ops.session.scp_send64, *args, exclusive=True)
     except _ERRORS as failure:
         raise _scp_error(ops, "SCP upload", remote_file, failure,
                          "the remote scp refused the file (missing directory, permission "
@@ -299,7 +299,8 @@ def recv(ops, remote_file, local_file, progress=None, encoding="utf-8"):
     mtime and atime; returns the byte count."""
     host = ops.host
     try:
-        channel, info = ops.call(ops.session.scp_recv2, encode_path(remote_file, encoding))
+        channel, info = ops.call(ops.session.scp_recv2, encode_path(remote_file, encoding),
+                                 exclusive=True)
     except _ERRORS as failure:
         raise _scp_error(ops, "SCP download", remote_file, failure,
                          "remote file missing, unreadable or not a regular file") from None

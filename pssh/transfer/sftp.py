@@ -81,7 +81,7 @@ class Ops:
         self.host = client.host
         self.port = client.port
         self.session = client.session
-        self.waiter = client._waiter
+        self.waiter = client.waiter
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -98,13 +98,14 @@ class Ops:
             waiter.wait(directions, monotonic() + timeout)
         return wait
 
-    def call(self, func, *args, sftp=None):
-        """``func(*args)`` until it stops returning EAGAIN; raises :class:`Failed`."""
-        if self.client._closed:
+    def call(self, func, *args, sftp=None, exclusive=False):
+        """``func(*args)`` until it stops returning EAGAIN; raises :class:`Failed`
+        (``exclusive``: see :func:`pssh.core.calls.call`)."""
+        if self.client.closed:
             raise SessionError("Client for host %s:%s is closed", self.host, self.port,
                                host=self.host, port=self.port)
         try:
-            return calls.call(self.session, self.waiter, func, args, self.deadline())
+            return calls.call(self.session, self.waiter, func, args, self.deadline(), exclusive)
         except SSH2Error as exc:
             code = _code_of(exc)
             status = None
@@ -121,8 +122,7 @@ class Ops:
     def wrap(self, cls, what, path, failure, **extra):
         """The exception for a :class:`Failed` / DeadlineExceeded / WaiterClosed of ``what``."""
         if isinstance(failure, DeadlineExceeded):
-            exc = Timeout("%s of %s on host %s:%s timed out", what, path, self.host, self.port,
-                          host=self.host, port=self.port)
+            exc = calls.wait_error(failure, self.host, self.port, "%s of %s" % (what, path))
             exc.path = path
             return exc
         if isinstance(failure, WaiterClosed):
@@ -146,11 +146,11 @@ class Ops:
 
     def make_sftp(self):
         try:
-            return self.call(self.session.sftp_init)
+            return self.call(self.session.sftp_init, exclusive=True)
         except (Failed, DeadlineExceeded, WaiterClosed) as failure:
             if isinstance(failure, DeadlineExceeded):
-                raise Timeout("Starting an SFTP session on host %s:%s timed out", self.host,
-                              self.port, host=self.host, port=self.port) from None
+                raise calls.wait_error(failure, self.host, self.port,
+                                       "Starting an SFTP session") from None
             cause = failure.exc if isinstance(failure, Failed) else failure
             raise SFTPError("Error initialising SFTP session on host %s - %s", self.host,
                             failure.describe() if isinstance(failure, Failed) else "closed",
