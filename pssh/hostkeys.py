@@ -52,7 +52,7 @@ __all__ = ["POLICIES", "DEFAULT_POLICY", "DEFAULT_KNOWN_HOSTS", "validate_policy
            "known_hosts_files", "fingerprint", "key_type", "lookup_name", "KnownHostsFile",
            "load_known_hosts", "HostKeyCheck", "prepare"]
 
-logger = logging.getLogger("pssh.hostkeys")
+logger = logging.getLogger(__name__)
 
 STRICT = "strict"
 ACCEPT_NEW = "accept-new"

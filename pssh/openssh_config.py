@@ -44,7 +44,7 @@ from pssh.exceptions import PSSHError
 
 __all__ = ["SSHConfig", "SSHConfigError", "load", "host_configs", "DEFAULT_PATH"]
 
-logger = logging.getLogger("pssh.openssh_config")
+logger = logging.getLogger(__name__)
 
 DEFAULT_PATH = "~/.ssh/config"
 MAX_INCLUDE_DEPTH = 16

@@ -23,7 +23,7 @@ from pssh.exceptions import OutputBufferFullError, Timeout
 __all__ = ["HostOutput", "HostOutputBuffers", "BufferData", "OutputBuffer", "Stdin",
            "DEFAULT_DECODE_ERRORS", "DEFAULT_MAX_UNREAD_OUTPUT"]
 
-logger = logging.getLogger("pssh")
+logger = logging.getLogger(__name__)
 host_logger = logging.getLogger("pssh.host_logger")
 
 # Undecodable bytes become visible \xNN escapes instead of an exception that

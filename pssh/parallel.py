@@ -20,7 +20,7 @@ from pssh.single import SSHClient
 
 __all__ = ["ParallelSSHClient", "logger"]
 
-logger = logging.getLogger("pssh.parallel")
+logger = logging.getLogger(__name__)
 
 # Each connection holds one socket; keep headroom for files, pipes and the hub.
 _FDS_PER_HOST = 1

@@ -21,6 +21,7 @@ from ssh2.utils import handle_error_codes
 from pssh.connection.agent_forward import (
     AgentForwarder, check_forwarding_request, local_agent_socket)
 from pssh.connection import connect as _connect
+from pssh._pure import error_code
 from pssh.core import calls
 from pssh.core.backend import backend
 from pssh.connection.channel_state import BUFFER_FULL, ChannelState, LimitChanged, RemoteClosed
@@ -39,7 +40,7 @@ from pssh.transfer.client import TransferMixin
 
 __all__ = ["SSHClient", "logger"]
 
-logger = logging.getLogger("pssh.single")
+logger = logging.getLogger(__name__)
 
 _SOCKET_ERRORS = frozenset((-1, -7, -13, -43, -45))  # SOCKET_NONE/SEND/DISCONNECT/RECV, BAD_SOCKET
 
@@ -156,7 +157,6 @@ class SSHClient(TransferMixin):
 
     def _ssh_error(self, what, exc, code=None):
         if code is None:
-            from pssh._pure import error_code
             code = error_code(exc)
         detail = "%s%s" % (type(exc).__name__, ": %s" % exc if str(exc) else "")
         if code in _SOCKET_ERRORS:

@@ -61,7 +61,7 @@ __all__ = ["AgentForwarder", "ProcessSlots", "check_forwarding_request", "forwar
            "MAX_FORWARDED_AGENT_CONNECTIONS", "MAX_FORWARDED_CHANNELS", "FORWARD_IDLE_SECONDS",
            "FORWARDED_REQUESTS"]
 
-logger = logging.getLogger("pssh.agent")
+logger = logging.getLogger(__name__)
 
 MAX_AGENT_CONNECTIONS = 64             # authentication, per process
 MAX_FORWARDED_AGENT_CONNECTIONS = 64   # forwarding, per process

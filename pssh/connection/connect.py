@@ -27,7 +27,7 @@ from pssh.exceptions import (
     AuthenticationError, ConnectionError, ConnectionRefusedError, HandshakeError,
     NoIPv6AddressFoundError, PKeyFileError, ProxyError, Timeout, UnknownHostError)
 
-logger = logging.getLogger("pssh.single")
+logger = logging.getLogger(__name__)
 
 __all__ = ["resolve", "open_socket", "handshake", "authenticate", "read_private_key"]
 

@@ -26,7 +26,7 @@ from pssh.core.libssh2 import LIB, pointer
 
 __all__ = ["ExitSignal", "read_exit_signal", "remote_close_flag", "MAX_SIGNAL_NAME"]
 
-logger = logging.getLogger("pssh")
+logger = logging.getLogger(__name__)
 
 MAX_SIGNAL_NAME = 32
 _VALID_NAME = re.compile(rb"[A-Z0-9]{1,%d}\Z" % MAX_SIGNAL_NAME)

@@ -23,7 +23,7 @@ from pssh.exceptions import PSSHError, ProxyError
 
 __all__ = ["open_tunnel", "Bastion", "Hop", "parse_proxy_jump", "split_proxy_jump"]
 
-logger = logging.getLogger("pssh.tunnel")
+logger = logging.getLogger(__name__)
 
 _BASTIONS = weakref.WeakValueDictionary()
 _CONNECTING = {}

@@ -11,7 +11,7 @@ import sys
 
 from gevent.monkey import get_original
 
-logger = logging.getLogger("pssh")
+logger = logging.getLogger(__name__)
 
 __all__ = ["backend", "backend_name", "fallback_reason", "enable_gcm_batching_once",
            "offered_ciphers"]

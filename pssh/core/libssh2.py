@@ -20,7 +20,7 @@ import ssh2.sftp
 __all__ = ["LIB", "unavailable_reason", "pointer", "AUTHAGENT_CALLBACK",
            "CALLBACK_AUTHAGENT", "ERROR_EAGAIN"]
 
-logger = logging.getLogger("pssh")
+logger = logging.getLogger(__name__)
 
 _HEAD = ctypes.sizeof(ctypes.c_ssize_t) + ctypes.sizeof(ctypes.c_void_p)  # PyObject_HEAD
 _PTR = ctypes.sizeof(ctypes.c_void_p)

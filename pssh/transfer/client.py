@@ -19,7 +19,7 @@ import posixpath
 from gevent.lock import Semaphore
 
 from pssh.transfer import scp as _scp
-from pssh.transfer.remote_tree import TreeDownload, _is_dir
+from pssh.transfer.remote_tree import TreeDownload, is_dir
 from pssh.transfer.sftp import Ops, session_broken
 
 __all__ = ["TransferMixin"]
@@ -139,7 +139,7 @@ class TransferMixin:
         ops = self._ops()
         with self._sftp_session(sftp) as session:
             attrs = ops.lookup(session, remote_file, encoding)
-            if attrs is not None and _is_dir(attrs):
+            if attrs is not None and is_dir(attrs):
                 if not recurse:
                     raise ValueError("Remote path %s on host %s is a directory: use "
                                      "recurse=True" % (remote_file, self.host))
@@ -199,7 +199,7 @@ class TransferMixin:
         if recurse:
             with self._sftp_session(sftp) as session:
                 attrs = ops.lookup(session, remote_file, encoding)
-                if attrs is not None and _is_dir(attrs):
+                if attrs is not None and is_dir(attrs):
                     def recv(remote, local):
                         _scp.recv(ops, remote, local, progress, encoding)
                     return self._copy_dir_down(session, remote_file, local_file, encoding,

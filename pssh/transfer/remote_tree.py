@@ -34,13 +34,13 @@ import stat as stat_mod
 from ssh2.exceptions import SSH2Error
 
 from pssh.core.hub import DeadlineExceeded, WaiterClosed
-from pssh.transfer.sftp import EAGAIN, Failed, _code_of, _local_error, encode_path
+from pssh.transfer.sftp import EAGAIN, Failed, code_of, local_error, encode_path
 from pssh.exceptions import SFTPIOError, UnsafeRemotePathError
 
 __all__ = ["MAX_DIRECTORY_ENTRIES", "MAX_DIRECTORY_NAME_BYTES", "MAX_DEPTH", "unsafe_name",
            "list_directory", "TreeDownload"]
 
-logger = logging.getLogger("pssh.transfer")
+logger = logging.getLogger(__name__)
 
 MAX_DIRECTORY_ENTRIES = 1000000
 MAX_DIRECTORY_NAME_BYTES = 128 * 1024 * 1024
@@ -51,7 +51,7 @@ REALPATH_BUFFER = 4096
 _SEPARATORS = tuple(sep for sep in {"/", os.sep, os.altsep} if sep)
 
 
-def _is_dir(attrs):
+def is_dir(attrs):
     return stat_mod.S_ISDIR(attrs.permissions)
 
 
@@ -88,12 +88,12 @@ def list_directory(ops, sftp, path, encoding="utf-8"):
     try:
         listing = _read_listing(ops, sftp, handle, path, encoding)
     except BaseException as exc:
-        ops._abandon(handle, exc)
+        ops.abandon(handle, exc)
         if isinstance(exc, (Failed, DeadlineExceeded, WaiterClosed)):
             raise ops.wrap(SFTPIOError, "Listing directory", path, exc) from None
         if isinstance(exc, SSH2Error):
             raise ops.wrap(SFTPIOError, "Listing directory", path,
-                           Failed(_code_of(exc), None, exc)) from None
+                           Failed(code_of(exc), None, exc)) from None
         raise
     try:
         ops.call(handle.close, sftp=sftp)
@@ -115,7 +115,7 @@ def _read_listing(ops, sftp, handle, path, encoding):
                 ops.waiter.wait(ops.session.block_directions(), deadline)
                 continue
             if rc < 0:
-                raise ops._data_failure(sftp, rc)
+                raise ops.data_failure(sftp, rc)
             if rc == 0 and not attrs.flags:
                 # SSH_FX_EOF: libssh2 filled in nothing. (An empty name sent without any
                 # attributes looks the same: it ends the listing there.)
@@ -128,7 +128,7 @@ def _read_listing(ops, sftp, handle, path, encoding):
                     "Listing directory %s on host %s failed - more than %s entries or %s "
                     "bytes of names", path, ops.host, MAX_DIRECTORY_ENTRIES,
                     MAX_DIRECTORY_NAME_BYTES, host=ops.host, port=ops.port, path=path)
-            if raw in (b".", b"..") and _is_dir(attrs):
+            if raw in (b".", b"..") and is_dir(attrs):
                 continue
             name = raw.decode(encoding, "surrogateescape")
             reason = unsafe_name(raw, name)
@@ -157,7 +157,7 @@ class TreeDownload:
         try:
             os.makedirs(local_dir, exist_ok=True)
         except OSError as exc:
-            raise _local_error(exc, self.ops.host, local_dir) from None
+            raise local_error(exc, self.ops.host, local_dir) from None
         self._walk(remote_dir, local_dir, os.path.realpath(local_dir), 0)
         if self.rejected:
             raise self._error("skipped %d unsafe remote entries" % len(self.rejected))
@@ -183,9 +183,9 @@ class TreeDownload:
             local = os.path.join(local_dir, name)
             if stat_mod.S_ISLNK(attrs.permissions):
                 attrs = self._follow_link(remote)
-                if attrs is None or _is_dir(attrs):
+                if attrs is None or is_dir(attrs):
                     continue  # dangling, outside the tree, or a directory: never followed
-            if _is_dir(attrs):
+            if is_dir(attrs):
                 if depth + 1 > MAX_DEPTH:
                     self.rejected.append((remote, "more than %d levels deep" % MAX_DEPTH))
                     raise self._error("stopped")
@@ -205,7 +205,7 @@ class TreeDownload:
                 pass
             info = os.lstat(local)
         except OSError as exc:
-            raise _local_error(exc, self.ops.host, local) from None
+            raise local_error(exc, self.ops.host, local) from None
         real = os.path.realpath(local)
         if not stat_mod.S_ISDIR(info.st_mode) or real != os.path.join(parent_real, name):
             self.rejected.append((remote, "local %s is not a plain directory inside the "

@@ -21,13 +21,14 @@ from time import monotonic
 
 from ssh2.exceptions import SSH2Error
 
+from pssh._pure import error_code
 from pssh.core.backend import backend
 from pssh.core.hub import DeadlineExceeded, WaiterClosed
 from pssh.transfer.localfile import TempTarget, open_source
-from pssh.transfer.sftp import EAGAIN, Failed, _local_error, _reporter, encode_path, session_broken
+from pssh.transfer.sftp import EAGAIN, Failed, local_error, progress_reporter, encode_path, session_broken
 from pssh.exceptions import SCPError, SessionError, SFTPError
 
-logger = logging.getLogger("pssh.transfer")
+logger = logging.getLogger(__name__)
 
 _ERRORS = (Failed, DeadlineExceeded, WaiterClosed)
 # What the remote scp may print after the transfer, and how much of it is kept for messages.
@@ -206,7 +207,7 @@ def send(ops, local_file, remote_file, progress=None, sftp_session=None, mkdir_p
     try:
         source = open_source(local_file)
     except OSError as exc:
-        raise _local_error(exc, host, local_file) from None
+        raise local_error(exc, host, local_file) from None
     total = source.size
     remote_b = encode_path(remote_file)
     _check_header_fits(ops, remote_b, source.mode & 0o777, total, remote_file)
@@ -224,13 +225,13 @@ def send(ops, local_file, remote_file, progress=None, sftp_session=None, mkdir_p
         raise _scp_error(ops, "SCP upload", remote_file, failure,
                          "the remote scp refused the file (missing directory, permission "
                          "denied, or not a directory)") from None
-    report = _reporter(progress, host, remote_file, total)
+    report = progress_reporter(progress, host, remote_file, total)
     try:
         try:
             rc = backend.scp_send_file(ops.session, channel, source.fd, total, ops.data_wait(),
                                        report)
         except OSError as exc:
-            raise _local_error(exc, host, local_file) from None
+            raise local_error(exc, host, local_file) from None
         finally:
             ops.settle()
         if rc < 0:
@@ -305,7 +306,7 @@ def recv(ops, remote_file, local_file, progress=None, encoding="utf-8"):
         raise _scp_error(ops, "SCP download", remote_file, failure,
                          "remote file missing, unreadable or not a regular file") from None
     size = info.st_size
-    report = _reporter(progress, host, remote_file, size)
+    report = progress_reporter(progress, host, remote_file, size)
     try:
         if not 0 <= size < _SATURATED_SIZE:
             raise SCPError("SCP download of %s from host %s failed - invalid file size in the "
@@ -314,13 +315,13 @@ def recv(ops, remote_file, local_file, progress=None, encoding="utf-8"):
         try:
             target = TempTarget(local_file)
         except OSError as exc:
-            raise _local_error(exc, host, local_file) from None
+            raise local_error(exc, host, local_file) from None
         with target:
             try:
                 rc = backend.scp_recv_file(ops.session, channel, target.fd, size,
                                            ops.data_wait(), report)
             except OSError as exc:
-                raise _local_error(exc, host, local_file) from None
+                raise local_error(exc, host, local_file) from None
             finally:
                 ops.settle()
             if rc < 0:
@@ -384,5 +385,4 @@ def _libssh2_message(ops):
 
 
 def _code(exc):
-    from pssh._pure import error_code
     return error_code(exc)

@@ -18,6 +18,7 @@ from ssh2.sftp import (
     LIBSSH2_SFTP_ATTR_PERMISSIONS)
 from ssh2.sftp_handle import SFTPAttributes
 
+from pssh._pure import error_code
 from pssh.core import calls
 from pssh.core.backend import backend
 from pssh.core.hub import DeadlineExceeded, WaiterClosed, deadline_after
@@ -25,7 +26,7 @@ from pssh.core.libssh2 import LIB, pointer
 from pssh.transfer.localfile import TempTarget, open_source
 from pssh.exceptions import ConnectionLostError, SessionError, SFTPError, SFTPIOError, Timeout
 
-logger = logging.getLogger("pssh.transfer")
+logger = logging.getLogger(__name__)
 
 EAGAIN = backend.LIBSSH2_ERROR_EAGAIN
 SFTP_PROTOCOL = -31
@@ -107,7 +108,7 @@ class Ops:
         try:
             return calls.call(self.session, self.waiter, func, args, self.deadline(), exclusive)
         except SSH2Error as exc:
-            code = _code_of(exc)
+            code = code_of(exc)
             status = None
             if sftp is not None and code == SFTP_PROTOCOL:
                 try:
@@ -240,11 +241,11 @@ class Ops:
         try:
             source = open_source(local_file)
         except OSError as exc:
-            raise _local_error(exc, self.host, local_file) from None
+            raise local_error(exc, self.host, local_file) from None
         total = source.size
         handle, remote_file, temp_b, created = self._open_for_write(
             sftp, local_file, remote_file, source.mode, mkdir_parents)
-        report = _reporter(progress, self.host, remote_file, total)
+        report = progress_reporter(progress, self.host, remote_file, total)
         try:
             self._write_file(sftp, handle, source, remote_file, report)
             if temp_b is not None:
@@ -272,11 +273,11 @@ class Ops:
                 rc = backend.sftp_write_file(self.session, handle, source.fd, source.size,
                                              self.data_wait(), report)
             except OSError as exc:
-                raise _local_error(exc, self.host, source.path) from None
+                raise local_error(exc, self.host, source.path) from None
             finally:
                 self.settle()
             if rc < 0:
-                raise self._data_failure(sftp, rc)
+                raise self.data_failure(sftp, rc)
             source.check_sent(rc, SFTPIOError, self.host, self.port, remote_file)
             attrs = SFTPAttributes()
             attrs.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS
@@ -395,25 +396,25 @@ class Ops:
         try:
             target = TempTarget(local_file)
         except OSError as exc:
-            raise _local_error(exc, self.host, local_file) from None
+            raise local_error(exc, self.host, local_file) from None
         try:
             handle = self.call(sftp.open, path_b, LIBSSH2_FXF_READ, 0, sftp=sftp)
         except (Failed, DeadlineExceeded, WaiterClosed) as failure:
             target.discard()
             raise self.wrap(SFTPIOError, "Opening remote file", remote_file, failure) from None
         expected = attrs.filesize
-        report = _reporter(progress, self.host, remote_file, expected)
+        report = progress_reporter(progress, self.host, remote_file, expected)
         with _OpenHandle(self, sftp, handle, "Downloading", remote_file) as opened:
             with target:
                 try:
                     rc = backend.sftp_read_file(self.session, handle, target.fd,
                                                 self.data_wait(), report)
                 except OSError as exc:
-                    raise _local_error(exc, self.host, local_file) from None
+                    raise local_error(exc, self.host, local_file) from None
                 finally:
                     self.settle()
                 if rc < 0:
-                    raise self._data_failure(sftp, rc)
+                    raise self.data_failure(sftp, rc)
                 opened.close()
                 if rc != expected and expected:
                     raise SFTPIOError("Short read downloading %s from host %s: %s of %s bytes",
@@ -425,7 +426,7 @@ class Ops:
         logger.info("Copied remote file %s:%s to local %s", self.host, remote_file, local_file)
         return rc
 
-    def _data_failure(self, sftp, rc):
+    def data_failure(self, sftp, rc):
         status = None
         if rc == SFTP_PROTOCOL:
             try:
@@ -434,7 +435,7 @@ class Ops:
                 pass
         return Failed(rc, status, None)
 
-    def _abandon(self, handle, why):
+    def abandon(self, handle, why):
         """After a failed transfer: close the remote handle if the connection is still usable,
         else make sure nothing ever calls libssh2 on it (see ``forget_sftp_handle``)."""
         if not session_broken(why):
@@ -472,7 +473,7 @@ class _OpenHandle:
         if exc is None:
             return False
         if not self.closed:
-            self.ops._abandon(self.handle, exc)
+            self.ops.abandon(self.handle, exc)
         if isinstance(exc, (Failed, DeadlineExceeded, WaiterClosed)):
             raise self.ops.wrap(SFTPIOError, self.verb, self.path, exc) from None
         return False
@@ -493,8 +494,7 @@ def session_broken(exc):
     return not isinstance(exc, Exception)
 
 
-def _code_of(exc):
-    from pssh._pure import error_code
+def code_of(exc):
     return error_code(exc)
 
 
@@ -518,7 +518,7 @@ def _remote_mode(attrs):
     return 0o666
 
 
-def _reporter(progress, host, path, total):
+def progress_reporter(progress, host, path, total):
     last = [0]
 
     def tick(done):
@@ -530,7 +530,7 @@ def _reporter(progress, host, path, total):
     return tick
 
 
-def _local_error(exc, host, path):
+def local_error(exc, host, path):
     """The OSError ``exc`` of a local file, same class and errno, message naming the host."""
     text = "%s (transfer with host %s)" % (exc.strerror or exc, host)
     try:

@@ -139,7 +139,7 @@ def test_local_agent_gone_fails_the_remote_request_not_the_client(sshd, user_key
         proc.kill()
         proc.wait(5)
         started = time.monotonic()
-        with caplog.at_level(logging.WARNING, logger="pssh.agent"):
+        with caplog.at_level(logging.WARNING, logger="pssh.connection.agent_forward"):
             code, _, _ = _run(client, "ssh-add -l")
         assert code != 0
         assert time.monotonic() - started < READ_TIMEOUT
