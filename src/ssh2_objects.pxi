@@ -78,17 +78,6 @@ cdef inline void *_channel_ptr(object channel) except NULL:
     return p
 
 
-# For the future sftp.pxi; unused for now (inline: no unused-function noise).
-cdef inline void *_sftp_ptr(object sftp) except NULL:
-    if type(sftp) is not _SFTPType:
-        raise TypeError("sftp must be ssh2.sftp.SFTP, not "
-                        + type(sftp).__name__)
-    cdef void *p = (<pssh_ssh2_SFTP *><void *>sftp)._sftp
-    if p is NULL:
-        raise ValueError("ssh2 SFTP has no libssh2 sftp session")
-    return p
-
-
 cdef inline void *_sftp_handle_ptr(object handle) except NULL:
     if type(handle) is not _SFTPHandleType:
         raise TypeError("handle must be ssh2.sftp_handle.SFTPHandle, not "

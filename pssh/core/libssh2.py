@@ -45,9 +45,6 @@ _PROTOTYPES = {
     "libssh2_session_callback_set2": (_VP, [_VP, _INT, _VP]),
     "libssh2_channel_read_ex": (_SSIZE, [_VP, _INT, ctypes.c_char_p, _SIZE]),
     "libssh2_channel_write_ex": (_SSIZE, [_VP, _INT, ctypes.c_char_p, _SIZE]),
-    "libssh2_channel_eof": (_INT, [_VP]),
-    "libssh2_channel_send_eof": (_INT, [_VP]),
-    "libssh2_channel_close": (_INT, [_VP]),
     "libssh2_channel_free": (_INT, [_VP]),
     "libssh2_sftp_posix_rename_ex": (_INT, [_VP, ctypes.c_char_p, _SIZE, ctypes.c_char_p, _SIZE]),
 }
