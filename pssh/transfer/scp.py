@@ -14,6 +14,7 @@ status byte a real ``scp`` prints at most an error message: up to 64 KiB of such
 debug log; trailing output alone is not an error (as with OpenSSH's ``scp``), more than 64 KiB
 is, and so is a remote ``scp`` still not done ``timeout`` seconds after the transfer.
 """
+import contextlib
 import logging
 import os
 import posixpath
@@ -25,7 +26,8 @@ from pssh._pure import error_code
 from pssh.core.backend import backend
 from pssh.core.hub import DeadlineExceeded, WaiterClosed
 from pssh.transfer.localfile import TempTarget, open_source
-from pssh.transfer.sftp import EAGAIN, Failed, local_error, progress_reporter, encode_path, session_broken
+from pssh.transfer.sftp import (
+    EAGAIN, Failed, encode_path, local_error, progress_reporter, session_broken)
 from pssh.exceptions import SCPError, SessionError, SFTPError
 
 logger = logging.getLogger(__name__)
@@ -186,6 +188,23 @@ def _close_quietly(ops, channel, why, drain):
         pass
 
 
+@contextlib.contextmanager
+def _closing_on_failure(ops, channel, what, remote_file, sending):
+    """The body of a transfer over ``channel``: on any failure the channel is closed
+    quietly and the failure raised as the SCP error of ``what``."""
+    try:
+        yield
+    except _TrailingOutput as exc:
+        _close_quietly(ops, channel, exc, sending)
+        raise _trailing_error(ops, what, remote_file, exc) from None
+    except _ERRORS as failure:
+        _close_quietly(ops, channel, failure, sending)
+        raise _scp_error(ops, what, remote_file, failure) from None
+    except BaseException as exc:
+        _close_quietly(ops, channel, exc, sending)
+        raise
+
+
 def _remote_message(ops, channel, status):
     """The text after an SCP status byte other than 0 (1: error, 2: fatal error)."""
     if status in (b"\x01", b"\x02"):
@@ -226,7 +245,7 @@ def send(ops, local_file, remote_file, progress=None, sftp_session=None, mkdir_p
                          "the remote scp refused the file (missing directory, permission "
                          "denied, or not a directory)") from None
     report = progress_reporter(progress, host, remote_file, total)
-    try:
+    with _closing_on_failure(ops, channel, "SCP upload", remote_file, True):
         try:
             rc = backend.scp_send_file(ops.session, channel, source.fd, total, ops.data_wait(),
                                        report)
@@ -251,15 +270,6 @@ def send(ops, local_file, remote_file, progress=None, sftp_session=None, mkdir_p
                            port=ops.port, path=remote_file)
         if text:
             logger.debug("[%s] remote scp said after uploading %s: %s", host, remote_file, text)
-    except _TrailingOutput as exc:
-        _close_quietly(ops, channel, exc, True)
-        raise _trailing_error(ops, "SCP upload", remote_file, exc) from None
-    except _ERRORS as failure:
-        _close_quietly(ops, channel, failure, True)
-        raise _scp_error(ops, "SCP upload", remote_file, failure) from None
-    except BaseException as exc:
-        _close_quietly(ops, channel, exc, True)
-        raise
     source.check_sent(total, SCPError, host, ops.port, remote_file)
     if progress is not None:
         progress(host, remote_file, total, total)
@@ -307,7 +317,7 @@ def recv(ops, remote_file, local_file, progress=None, encoding="utf-8"):
                          "remote file missing, unreadable or not a regular file") from None
     size = info.st_size
     report = progress_reporter(progress, host, remote_file, size)
-    try:
+    with _closing_on_failure(ops, channel, "SCP download", remote_file, False):
         if not 0 <= size < _SATURATED_SIZE:
             raise SCPError("SCP download of %s from host %s failed - invalid file size in the "
                            "remote scp's header (negative, or 2**63 bytes or more)", remote_file,
@@ -346,15 +356,6 @@ def recv(ops, remote_file, local_file, progress=None, encoding="utf-8"):
                 logger.debug("[%s] remote scp said after sending %s: %s", host, remote_file,
                              text)
             target.commit(info.st_mode, (info.st_atime, info.st_mtime))
-    except _TrailingOutput as exc:
-        _close_quietly(ops, channel, exc, False)
-        raise _trailing_error(ops, "SCP download", remote_file, exc) from None
-    except _ERRORS as failure:
-        _close_quietly(ops, channel, failure, False)
-        raise _scp_error(ops, "SCP download", remote_file, failure) from None
-    except BaseException as exc:
-        _close_quietly(ops, channel, exc, False)
-        raise
     if progress is not None:
         progress(host, remote_file, size, size)
     logger.info("Copied remote file %s:%s to local %s", host, remote_file, local_file)
