@@ -4,9 +4,13 @@ Same functions and results as the compiled ``pssh._native``; they drive
 ssh2-python's Python API instead of calling libssh2 directly. Errors are
 returned as libssh2's negative codes in both backends.
 """
+import ctypes
+
 import ssh2.error_codes as _codes
 from ssh2.exceptions import SSH2Error
 from ssh2.utils import handle_error_codes
+
+from pssh.core.libssh2 import mark_sftp_handle_closed
 
 __all__ = ["BACKEND_NAME", "LIBSSH2_ERROR_EAGAIN", "pump_channel", "write_all", "error_code"]
 
@@ -273,14 +277,16 @@ __all__ += ["forget_sftp_handle"]
 
 
 def forget_sftp_handle(handle):
-    """Make sure ``handle`` (an SFTPHandle whose connection is gone) is never deallocated.
+    """Mark ``handle`` (an SFTPHandle whose connection is gone) closed without calling libssh2.
 
     ssh2-python's deallocator would call libssh2_sftp_close_handle on a dead session, which
-    can crash. Without access to the object's fields here, the handle is leaked on purpose:
-    one extra reference that nothing releases, not even interpreter shutdown.
+    can crash; libssh2 frees the handle with its session. As in the native backend, the
+    handle's ``_closed`` flag is set (through the layout checked in :mod:`pssh.core.libssh2`).
+    Only if that layout check failed is the handle leaked instead: one extra reference that
+    nothing releases, so its deallocator never runs.
     """
-    import ctypes
-    ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))
+    if not mark_sftp_handle_closed(handle):
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))
 
 
 __all__ += ["enable_gcm_batching"]

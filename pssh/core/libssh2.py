@@ -16,9 +16,10 @@ import logging
 import ssh2.channel
 import ssh2.session
 import ssh2.sftp
+import ssh2.sftp_handle
 
-__all__ = ["LIB", "unavailable_reason", "pointer", "AUTHAGENT_CALLBACK",
-           "CALLBACK_AUTHAGENT", "ERROR_EAGAIN"]
+__all__ = ["LIB", "unavailable_reason", "pointer", "mark_sftp_handle_closed",
+           "AUTHAGENT_CALLBACK", "CALLBACK_AUTHAGENT", "ERROR_EAGAIN"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,9 @@ _EXPECTED_SIZES = {
     ssh2.channel.Channel: _HEAD + 2 * _PTR,                        # _channel, _session
     ssh2.session.Session: _HEAD + 2 * _PTR + 2 * _PTR,             # _session, _sock(+pad), sock, kbd
     ssh2.sftp.SFTP: _HEAD + 2 * _PTR,                               # _sftp, _session
+    ssh2.sftp_handle.SFTPHandle: _HEAD + 3 * _PTR,                  # _handle, _sftp, _closed(+pad)
 }
+_SFTP_HANDLE_CLOSED = _HEAD + 2 * _PTR  # offset of SFTPHandle._closed (int)
 
 CALLBACK_AUTHAGENT = 7      # LIBSSH2_CALLBACK_AUTHAGENT
 ERROR_EAGAIN = -37          # LIBSSH2_ERROR_EAGAIN
@@ -74,6 +77,16 @@ def _bind():
 LIB, unavailable_reason = _bind()
 if LIB is None:
     logger.debug("direct libssh2 calls disabled: %s", unavailable_reason)
+
+
+def mark_sftp_handle_closed(handle) -> bool:
+    """Set the ``_closed`` flag of an ssh2-python SFTPHandle, so that its deallocator never
+    calls libssh2 on it (the native backend's ``forget_sftp_handle`` does the same through
+    the Cython layout); False when the checked layout is unavailable."""
+    if LIB is None or type(handle) is not ssh2.sftp_handle.SFTPHandle:
+        return False
+    ctypes.c_int.from_address(id(handle) + _SFTP_HANDLE_CLOSED).value = 1
+    return True
 
 
 def pointer(obj):

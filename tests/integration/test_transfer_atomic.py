@@ -107,3 +107,33 @@ def test_new_file_is_created_directly(sshd, user_key, scratch):
     upload(sshd, user_key, src, target)
     assert open(target, "rb").read() == b"fresh\n"
     assert leftovers(os.path.dirname(target)) == []
+
+
+
+@pytest.mark.parametrize("backend_name", ["_pure", "_native"])
+def test_forgetting_an_sftp_handle_marks_it_closed_without_leaking(sshd, user_key, scratch,
+                                                                   backend_name):
+    """Both backends give up a handle of a dead connection the same way: its ``_closed`` flag
+    is set so its deallocator never calls libssh2, and no reference is leaked (the pure
+    backend used to keep the object alive forever)."""
+    import ctypes
+    import sys
+    from ssh2.sftp import LIBSSH2_FXF_READ
+    from pssh.core import libssh2
+    from pssh.transfer.sftp import Ops
+    backend = pytest.importorskip("pssh." + backend_name)
+    assert libssh2.LIB is not None, libssh2.unavailable_reason
+    path = write(os.path.join(scratch, "held.txt"), b"data\n")
+    client = connect(sshd, user_key)
+    try:
+        ops = Ops(client)
+        sftp = ops.make_sftp()
+        handle = ops.call(sftp.open, path.encode(), LIBSSH2_FXF_READ, 0, sftp=sftp)
+        before = sys.getrefcount(handle)
+        backend.forget_sftp_handle(handle)
+        assert sys.getrefcount(handle) == before
+        flag = ctypes.c_int.from_address(id(handle) + libssh2._SFTP_HANDLE_CLOSED).value
+        assert flag == 1
+        del handle
+    finally:
+        client.close()
