@@ -67,6 +67,8 @@ MAX_AGENT_CONNECTIONS = 64             # authentication, per process
 MAX_FORWARDED_AGENT_CONNECTIONS = 64   # forwarding, per process
 MAX_FORWARDED_CHANNELS = 8             # forwarding, per connection
 FORWARD_IDLE_SECONDS = 60
+# Waits on the local agent and for a forwarding slot when the client has no timeout.
+AGENT_REQUEST_TIMEOUT = 60
 MAX_MESSAGE = 256 * 1024  # the size limit OpenSSH's agent enforces
 _LENGTH = struct.Struct(">I")
 # Requests a remote host may make of the local agent: list identities, sign, extensions
@@ -227,7 +229,7 @@ class AgentForwarder:
         self.session = session
         self.waiter = waiter
         self.socket_path = socket_path
-        self.timeout = timeout or 60
+        self.timeout = timeout or AGENT_REQUEST_TIMEOUT
         self.max_channels = max_channels
         self.idle_timeout = idle_timeout
         self.served = 0

@@ -24,6 +24,7 @@ import os
 from typing import Any, Mapping, NamedTuple, Optional
 
 from pssh import hostkeys, openssh_config
+from pssh.connection.agent_forward import AGENT_REQUEST_TIMEOUT
 from pssh.connection.jump import proxy_hops
 from pssh.connection.tunnel import Hop, parse_proxy_jump
 from pssh.constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, RETRY_DELAY
@@ -32,8 +33,6 @@ from pssh.exceptions import InvalidAPIUseError, PKeyFileError
 __all__ = ["Option", "OPTIONS", "ConnectSettings", "validate_pkey", "validate_cert",
            "PARALLEL_DEFAULTS"]
 
-# Agent forwarding waits on the local agent; without a timeout it still gives up after this.
-AGENT_FORWARD_TIMEOUT = 60
 # Disconnecting never waits longer than this for the server's acknowledgement.
 DISCONNECT_TIMEOUT = 5
 
@@ -237,7 +236,7 @@ class ConnectSettings:
 
     @property
     def agent_forward_timeout(self) -> float:
-        return self.timeout or AGENT_FORWARD_TIMEOUT
+        return self.timeout or AGENT_REQUEST_TIMEOUT
 
     @property
     def disconnect_timeout(self) -> float:

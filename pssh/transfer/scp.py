@@ -158,7 +158,7 @@ def _drain(ops, channel):
 
 
 def _late(ops):
-    return "was still running %s s after the transfer" % (ops.client.timeout,)
+    return "was still running %s s after the transfer" % (ops.timeout,)
 
 
 def _trailing_error(ops, what, path, exc):

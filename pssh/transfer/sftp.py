@@ -83,15 +83,17 @@ class Ops:
         self.port = client.port
         self.session = client.session
         self.waiter = client.waiter
+        # op_timeout (pssh.connection.settings): each request and each socket wait.
+        self.timeout = client.settings.op_timeout
 
     # -- calls -------------------------------------------------------------------------------
 
     def deadline(self):
-        return deadline_after(self.client.timeout)
+        return deadline_after(self.timeout)
 
     def data_wait(self):
-        """The wait callable for data loops: ``timeout`` bounds each wait (an idle timeout)."""
-        waiter, timeout = self.waiter, self.client.timeout
+        """The wait callable for data loops: ``op_timeout`` bounds each wait."""
+        waiter, timeout = self.waiter, self.timeout
         if not timeout:
             return waiter
 
