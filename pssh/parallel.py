@@ -82,8 +82,9 @@ class ParallelSSHClient(ParallelTransferMixin):
         self._hosts = _validate_hosts(hosts)
         if host_config is not None:
             if not isinstance(host_config, list):
+                # The type itself, as 2.x put it in args[1].
                 raise HostConfigError("host_config must be a list of HostConfig, got %s",
-                                      type(host_config).__name__)
+                                      type(host_config))
             if len(host_config) != len(self._hosts):
                 raise ValueError("host_config has %s entries for %s hosts"
                                  % (len(host_config), len(self._hosts)))
@@ -159,7 +160,11 @@ class ParallelSSHClient(ParallelTransferMixin):
         key = (index, host)
         client = self._host_clients.get(key)
         if client is None or client.closed:
-            client = SSHClient(host, _settings=self._host_settings(index))
+            # Looked up through the 2.x module path on each call, so that a test patching
+            # pssh.clients.native.parallel.SSHClient changes what is built (imported here:
+            # that module imports this one).
+            from pssh.clients.native import parallel as native_parallel
+            client = native_parallel.SSHClient(host, _settings=self._host_settings(index))
             self._host_clients[key] = client
         return client
 
@@ -284,6 +289,12 @@ class ParallelSSHClient(ParallelTransferMixin):
                     for _ in host_out.stderr:
                         pass
         return None
+
+    def _join(self, host_out, consume_output=False, timeout=None):
+        """2.x internal: :meth:`join` of one host's output; returns ``host_out``."""
+        if host_out is not None:
+            self.join([host_out], consume_output=consume_output, timeout=timeout)
+        return host_out
 
     # shells --------------------------------------------------------------------
 

@@ -6,11 +6,13 @@ session, and the session holds the socket. Closing goes in that order and
 the socket's file descriptor is released only together with the libssh2
 session, so libssh2 never writes to a descriptor that was reused.
 """
+import copy
 import functools
 import logging
 import os
 import warnings
 import weakref
+from time import monotonic
 
 import gevent
 import gevent.event
@@ -81,8 +83,9 @@ class SSHClient(TransferMixin):
         self._channels = {}
         self._closed = False
         self._agent_forwarder = None
+        self._agent_forwarding_granted = False
         self.max_unread_output = max_unread_output or None
-        self._connect()
+        self._open_connection(self.settings)
 
     # connection -----------------------------------------------------------
 
@@ -97,18 +100,40 @@ class SSHClient(TransferMixin):
         every user of the session (channels, SFTP, tunnels through this host)."""
         return self._waiter
 
-    def _connect(self):
+    def _open_connection(self, settings):
         open_proxied = None
-        if self.settings.proxy_hop is not None:
+        if settings.proxy_hop is not None:
             # The bastion is an SSHClient too: tunnel gets this class as its client factory.
-            open_proxied = functools.partial(open_tunnel, self.settings,
+            open_proxied = functools.partial(open_tunnel, settings,
                                              client_factory=_bastion_client)
-        self.sock, self._waiter, self.session = _connect.connect(self.settings, open_proxied)
+        self.sock, self._waiter, self.session = _connect.connect(settings, open_proxied)
         self.configure_keepalive()
         if self.forward_ssh_agent:
             self._start_agent_forwarding()
 
+    def _connect(self, host: str = None, port: int = None, retries: int = 1) -> None:
+        """2.x internal: (re)connect to ``host:port`` (default: this client's), ``retries``
+        being the attempt to start at (of ``num_retries``). pssh connects, handshakes and
+        authenticates in one step, so this replaces the current connection."""
+        settings = self.settings
+        if host is not None or port is not None or retries != 1:
+            settings = copy.copy(settings)
+            if host is not None and host != settings.host:
+                settings.host, settings.hostname = host, None
+            settings.port = port or settings.port
+            settings.num_retries = max(1, (settings.num_retries or 1) - max(retries, 1) + 1)
+        if self.session is not None:
+            self.close()
+            self._closed = False
+            self._channels = {}
+        self._open_connection(settings)
+
+    def _disconnect(self) -> None:
+        """2.x internal: end the session and close the socket (pssh: :meth:`close`)."""
+        self.close()
+
     def _start_agent_forwarding(self):
+        self._agent_forwarding_granted = False
         path = local_agent_socket()
         if path is None:
             logger.warning("[%s] forward_ssh_agent: SSH_AUTH_SOCK is not set, so there is no "
@@ -125,8 +150,16 @@ class SSHClient(TransferMixin):
         except SessionError as exc:
             if not isinstance(exc.cause, ChannelRequestDenied):
                 raise
+            if self._agent_forwarding_granted:
+                # sshd grants one request per connection; its agent socket then serves
+                # every later command of the connection, so this refusal loses nothing.
+                logger.debug("[%s] agent forwarding already set up on this connection",
+                             self.host)
+                return
             # As OpenSSH does: the command still runs, only without an agent.
             logger.warning("[%s] the server refused agent forwarding", self.host)
+        else:
+            self._agent_forwarding_granted = True
 
     def auth(self):
         """Authenticate the connected session again with the configured methods."""
@@ -154,6 +187,76 @@ class SSHClient(TransferMixin):
             raise calls.wait_error(failure, self.host, self.port, what) from None
         except SSH2Error as exc:
             raise self._ssh_error(what, exc) from exc
+
+    def eagain(self, func, *args, **kwargs):
+        """2.x helper: ``func(*args, **kwargs)`` retried on EAGAIN, waiting on the socket
+        (bounded by ``timeout``); returns its result."""
+        if kwargs:
+            func, args = functools.partial(func, *args, **kwargs), ()
+        return self._call(func, *args, deadline=deadline_after(self.settings.op_timeout),
+                          what=getattr(func, "__name__", "operation"))
+
+    def eagain_write(self, write_func, data) -> None:
+        """2.x helper: write all of ``data`` with ``write_func`` (a libssh2 write returning
+        ``(rc, bytes_written)``), waiting on the socket while it would block."""
+        data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        deadline = deadline_after(self.settings.op_timeout)
+        done = [0]
+
+        def write_once():
+            # ssh2-python's write may take part of the data and then report EAGAIN with
+            # the count taken; it accepts bytes only (no memoryview).
+            rc, written = write_func(data[done[0]:] if done[0] else data)
+            done[0] += written
+            return rc
+        while done[0] < len(data):
+            rc = self._call(write_once, deadline=deadline, what="Writing")
+            if rc < 0:
+                raise self._code_error("Writing", rc)
+
+    def poll(self, timeout=None) -> None:
+        """2.x helper: wait (at most ``timeout`` s) until the socket is ready in the
+        directions libssh2 is blocked on; returns at once when it is blocked on none."""
+        directions = self.session.block_directions()
+        if not directions:
+            return
+        try:
+            self._waiter.wait(directions, deadline_after(timeout))
+        except DeadlineExceeded:
+            pass
+
+    def read_output(self, stdout_buffer, timeout=None):
+        """2.x helper: the lines (bytes, without line ends) of ``stdout_buffer`` (an iterable
+        of byte chunks such as :class:`pssh.clients.reader.ConcurrentRWBuffer`) until its end;
+        :class:`Timeout` after ``timeout`` s."""
+        return self._byte_lines(stdout_buffer, timeout)
+
+    def read_stderr(self, stderr_buffer, timeout=None):
+        """2.x helper: as :meth:`read_output`, for the standard error buffer."""
+        return self._byte_lines(stderr_buffer, timeout)
+
+    def _byte_lines(self, chunks, timeout):
+        error = Timeout("Timeout of %s s reading output of host %s", timeout, self.host,
+                        host=self.host, port=self.port)
+        deadline = deadline_after(timeout)
+        chunks = iter(chunks)
+        rest = b""
+        while True:
+            # The timer runs only while waiting for a chunk, never while the caller holds
+            # a line: it must not fire into unrelated code.
+            remaining = None if deadline is None else deadline - monotonic()
+            if remaining is not None and remaining <= 0:
+                raise error
+            with gevent.Timeout(remaining, error):
+                chunk = next(chunks, None)
+            if chunk is None:
+                break
+            lines = (rest + bytes(chunk)).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                yield line[:-1] if line.endswith(b"\r") else line
+        if rest:
+            yield rest
 
     def _ssh_error(self, what, exc, code=None):
         if code is None:

@@ -19,7 +19,8 @@ import posixpath
 from gevent.lock import Semaphore
 
 from pssh.transfer import scp as _scp
-from pssh.transfer.remote_tree import TreeDownload, is_dir
+from pssh.exceptions import UnsafeRemotePathError
+from pssh.transfer.remote_tree import TreeDownload, is_dir, unsafe_name
 from pssh.transfer.sftp import Ops, session_broken
 
 __all__ = ["TransferMixin"]
@@ -70,6 +71,36 @@ class TransferMixin:
         Relative paths are relative to the login directory.
         """
         self._ops().mkdir_p(sftp, directory)
+
+    def _mkdir(self, sftp, directory):
+        """2.x internal name of :meth:`mkdir`."""
+        self.mkdir(sftp, directory)
+
+    def _copy_remote_dir(self, file_list, remote_dir, local_dir, sftp, encoding="utf-8"):
+        """2.x internal: download the entries ``file_list`` (names, bytes or text, as listed
+        in ``remote_dir``) into ``local_dir``, directories recursively, through ``sftp``.
+
+        ``.`` and ``..`` are skipped; any other name that is not one plain path component is
+        skipped too and reported afterwards by :class:`UnsafeRemotePathError`.
+        """
+        rejected = []
+        for entry in file_list:
+            raw = entry if isinstance(entry, bytes) else entry.encode(encoding)
+            name = entry.decode(encoding) if isinstance(entry, bytes) else entry
+            if name in (".", ".."):
+                continue
+            reason = unsafe_name(raw, name)
+            if reason is not None:
+                rejected.append((remote_dir.rstrip("/") + "/" + name, reason))
+                continue
+            self.copy_remote_file(posixpath.join(remote_dir, name),
+                                  os.path.join(local_dir, name), recurse=True, sftp=sftp,
+                                  encoding=encoding)
+        if rejected:
+            raise UnsafeRemotePathError(
+                "Download of %s from host %s skipped unsafe remote entries: %s", remote_dir,
+                self.host, ", ".join("%r (%s)" % item for item in rejected),
+                host=self.host, port=self.port, path=remote_dir, rejected=rejected)
 
     def sftp_put(self, sftp, local_file, remote_file):
         """Upload one local file through ``sftp`` (the remote directory must exist)."""

@@ -102,9 +102,6 @@ def test_missing_key_file_args(tmp_path):
     assert info.value.args[1] == os.path.normpath(path)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "needs pssh/parallel.py (not owned by the compat layer): HostConfigError args[1] is the "
-    "type's name ('dict'); 2.x put the type object (type(host_config)) there"))
 def test_host_config_error_args_hold_the_type():
     from pssh.clients import ParallelSSHClient
     from pssh.exceptions import HostConfigError

@@ -193,13 +193,6 @@ def test_placeholders_say_what_to_use_instead():
         KeepAlive(None, None)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "needs pssh/parallel.py (not owned by the compat layer): ParallelSSHClient._make_client "
-    "builds pssh.single.SSHClient by its own import; to honour a patch of "
-    "pssh.clients.native.parallel.SSHClient it must look the class up through that module "
-    "(e.g. `from pssh.clients.native import parallel as _native` ... "
-    "`_native.SSHClient(host, **self._host_settings(index))`), an import cycle to break by "
-    "importing lazily inside _make_client"))
 def test_patching_native_parallel_sshclient_changes_what_parallel_builds():
     from pssh.clients.native.parallel import ParallelSSHClient
     with mock.patch("pssh.clients.native.parallel.SSHClient") as fake:

@@ -187,36 +187,9 @@ TABLES = [
     ("pssh.ssh_client", "SSHClient", LEGACY_SINGLE),
 ]
 
-_SINGLE_PY = "needs pssh/single.py (not owned by the compat layer): "
-_PARALLEL_PY = "needs pssh/parallel.py (not owned by the compat layer): "
-
 # Differences this suite expects until the named file changes (strict: a fix flips them).
-KNOWN_MISMATCHES = {
-    ("pssh.clients.native", "SSHClient", "read_output"):
-        _SINGLE_PY + "no SSHClient.read_output(stdout_buffer, timeout=None) (2.x: byte lines "
-        "of a ConcurrentRWBuffer)",
-    ("pssh.clients.native", "SSHClient", "read_stderr"):
-        _SINGLE_PY + "no SSHClient.read_stderr(stderr_buffer, timeout=None)",
-    ("pssh.clients.native", "SSHClient", "poll"):
-        _SINGLE_PY + "no public SSHClient.poll(timeout=None) (pssh waits through its hub waiter)",
-    ("pssh.clients.native", "SSHClient", "eagain"):
-        _SINGLE_PY + "no public SSHClient.eagain(func, *args, **kwargs) (pssh: _call)",
-    ("pssh.clients.native", "SSHClient", "eagain_write"):
-        _SINGLE_PY + "no public SSHClient.eagain_write(write_func, data) (pssh: _write_channel)",
-    ("pssh.clients.native", "SSHClient", "_mkdir"):
-        "needs pssh/transfer.py: no SSHClient._mkdir(sftp, directory) (pssh: mkdir)",
-    ("pssh.clients.native", "SSHClient", "_copy_remote_dir"):
-        "needs pssh/transfer.py: no SSHClient._copy_remote_dir(file_list, remote_dir, "
-        "local_dir, sftp, encoding='utf-8') (pssh: _copy_dir_down)",
-    ("pssh.clients.native", "SSHClient", "_disconnect"):
-        _SINGLE_PY + "no SSHClient._disconnect() (pssh: close())",
-    ("pssh.clients.native", "SSHClient", "_connect"):
-        _SINGLE_PY + "SSHClient._connect() takes no (host, port, retries=1) (pssh connects "
-        "to self.host/self.port through pssh._connect.connect)",
-    ("pssh.clients.native", "ParallelSSHClient", "_join"):
-        _PARALLEL_PY + "no ParallelSSHClient._join(host_out, consume_output=False, "
-        "timeout=None)",
-}
+# Empty: every 2.x signature in the tables is served.
+KNOWN_MISMATCHES = {}
 
 # Deliberate differences (README, "Differences"): checked to be exactly these.
 DELIBERATE = {

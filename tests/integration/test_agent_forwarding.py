@@ -176,6 +176,26 @@ def test_server_refusing_agent_forwarding_warns_and_runs(make_sshd, user_key, ss
         client.close()
 
 
+def test_later_commands_on_one_connection_do_not_warn_of_a_refusal(sshd, user_key,
+                                                                     unauthorized_key,
+                                                                     ssh_agent, caplog):
+    # sshd grants one agent-forwarding request per connection and refuses the later ones,
+    # while its agent socket keeps serving every later command: no warning for those.
+    expected = fingerprint(unauthorized_key.public)
+    client = connect(sshd, user_key, forward_ssh_agent=True)
+    try:
+        with caplog.at_level(logging.WARNING, logger="pssh.single"):
+            for _ in range(3):
+                code, stdout, stderr = _run(client, "ssh-add -l")
+                assert code == 0, stderr
+                assert any(expected in line for line in stdout), stdout
+        warnings = [rec.getMessage() for rec in caplog.records
+                    if rec.levelno >= logging.WARNING and rec.name == "pssh.single"]
+        assert warnings == []
+    finally:
+        client.close()
+
+
 def test_forwarding_a_programmatic_agent_is_refused(sshd, user_key):
     agent = SSHAgent()
     agent.add_key(user_key.private)
