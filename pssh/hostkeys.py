@@ -41,6 +41,7 @@ entry) are scanned, and results are memoised per looked-up name.
 """
 import base64
 import binascii
+import fcntl
 import hashlib
 import logging
 import os
@@ -290,6 +291,9 @@ class KnownHostsFile:
         line = "%s %s %s\n" % (name, key_type(blob), base64.b64encode(blob).decode("ascii"))
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
+            # Shard processes add hosts to one file at once: the newline check and the
+            # append must not interleave with another process's.
+            fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 line = "\n" + line
