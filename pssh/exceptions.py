@@ -91,7 +91,17 @@ class ConnectionError(_OSErrorMixin, PSSHError, builtins.ConnectionError):
 
 
 class ConnectionRefusedError(ConnectionError, builtins.ConnectionRefusedError):
-    """Every address of the host refused the connection (never retried)."""
+    """Every address of the host refused the connection (never retried).
+
+    ``args`` are 2.x's ``(errno, strerror, host, port)``: the socket's error with the host
+    appended.
+    """
+
+    def __str__(self):
+        args = self.args
+        if len(args) == 4 and isinstance(args[0], int):
+            return "Connection refused by host %s:%s - %s" % (args[2], args[3], args[1])
+        return ConnectionError.__str__(self)
 
 
 class ConnectionLostError(ConnectionError):

@@ -15,6 +15,7 @@ from pssh.exceptions import (
 from pssh.output import HostOutput
 from pssh.transfer.parallel import ParallelTransferMixin
 from pssh.connection.agent_forward import check_forwarding_request
+from pssh.connection.connect import read_private_key
 from pssh.connection.settings import NAMES, PARALLEL_DEFAULTS, ConnectSettings, validate_pkey
 from pssh.single import SSHClient
 
@@ -151,10 +152,15 @@ class ParallelSSHClient(ParallelTransferMixin):
     def _host_settings(self, index):
         given = {name: getattr(self, name) for name in NAMES if hasattr(self, name)}
         config = self.host_config[index] if self.host_config is not None else None
-        return ConnectSettings.build(
+        settings = ConnectSettings.build(
             self._hosts[index], given, host_config=config, ssh_config=self._ssh_config,
             defaults=PARALLEL_DEFAULTS, identities=SSHClient.IDENTITIES,
             default_connect_timeout=SSHClient.DEFAULT_CONNECT_TIMEOUT)
+        if isinstance(settings.pkey, str):
+            # As 2.x: each host's client gets the key's bytes (its .pkey), read once per
+            # file version (read_private_key caches them).
+            settings.pkey = read_private_key(settings.pkey)
+        return settings
 
     def _make_client(self, index, host):
         key = (index, host)

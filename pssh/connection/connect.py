@@ -124,8 +124,7 @@ def open_socket(host, port, addresses, deadline):
                 last_error = exc
     if last_error is None and refused is not None:
         raise ConnectionRefusedError(
-            "Connection refused by host %s:%s", host, port,
-            host=host, port=port, cause=refused)
+            refused.errno, refused.strerror, host, port, host=host, port=port, cause=refused)
     raise last_error or OSError("no address to connect to")
 
 

@@ -27,7 +27,8 @@ from pssh.core.backend import backend
 from pssh.core.hub import DeadlineExceeded, WaiterClosed
 from pssh.transfer.localfile import TempTarget, open_source
 from pssh.transfer.sftp import (
-    EAGAIN, Failed, encode_path, local_error, progress_reporter, session_broken)
+    EAGAIN, Failed, encode_path, local_error, progress_reporter, session_broken,
+    transfer_format)
 from pssh.exceptions import SCPError, SessionError, SFTPError
 
 logger = logging.getLogger(__name__)
@@ -164,8 +165,8 @@ def _late(ops):
 def _trailing_error(ops, what, path, exc):
     message, kept = exc.args
     text = bytes(kept).decode("utf-8", "replace").strip()
-    return SCPError("%s of %s on host %s failed - the remote scp %s%s", what, path, ops.host,
-                    message, ": " + text[:200] if text else "", host=ops.host, port=ops.port,
+    return SCPError(transfer_format(what), path, ops.host, "the remote scp %s%s" % (
+                    message, ": " + text[:200] if text else ""), host=ops.host, port=ops.port,
                     path=path)
 
 
@@ -370,7 +371,7 @@ def _scp_error(ops, what, path, failure, refused=None):
             # A header libssh2 could not parse (bad mode or size, line too long, ...).
             refused = "invalid reply from the remote scp (%s)" % (detail,)
         # Otherwise libssh2 kept only "failed to send/recv file": say what it usually means.
-        exc = SCPError("%s of %s on host %s failed - %s", what, path, ops.host, refused,
+        exc = SCPError(transfer_format(what), path, ops.host, refused,
                        host=ops.host, port=ops.port, cause=failure.exc, path=path)
     return exc
 

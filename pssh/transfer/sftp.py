@@ -74,6 +74,12 @@ def encode_path(path, encoding="utf-8"):
     return os.fsencode(path) if encoding is None else path.encode(encoding, "surrogateescape")
 
 
+def transfer_format(what):
+    """The message format of a failed transfer step ``what``, taking (path, host, reason):
+    2.x's ``args`` layout for SCPError/SFTPIOError, path at ``args[1]``, host at ``args[2]``."""
+    return what.replace("%", "%%") + " of %s on host %s failed - %s"
+
+
 class Ops:
     """The transfer plumbing of one :class:`pssh.single.SSHClient`."""
 
@@ -131,14 +137,14 @@ class Ops:
         if isinstance(failure, WaiterClosed):
             cause = SessionError("Client for host %s:%s was closed", self.host, self.port,
                                  host=self.host, port=self.port, cause=failure)
-            return cls("%s of %s on host %s failed - client closed", what, path, self.host,
+            return cls(transfer_format(what), path, self.host, "client closed",
                        host=self.host, port=self.port, cause=cause, path=path)
         if failure.lost:
             cause = ConnectionLostError("Connection to host %s:%s lost", self.host, self.port,
                                         host=self.host, port=self.port, cause=failure.exc)
         else:
             cause = failure.exc
-        exc = cls("%s of %s on host %s failed - %s", what, path, self.host, failure.describe(),
+        exc = cls(transfer_format(what), path, self.host, failure.describe(),
                   host=self.host, port=self.port, cause=cause, path=path)
         exc.sftp_status = failure.status
         for key, value in extra.items():

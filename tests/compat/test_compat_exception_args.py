@@ -60,11 +60,6 @@ def test_unknown_host_args():
     assert host in str(ex)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "needs pssh/_connect.py open_socket (not owned by the compat layer): a refused connection "
-    "raises ConnectionRefusedError('Connection refused by host %s:%s', host, port), so the "
-    "host is args[1]; 2.x re-raised the socket's error with (host, port) appended: "
-    "(errno, strerror, host, port), host at args[2], port at args[3]"))
 def test_refused_args_host_and_port_after_errno_and_text():
     from pssh.clients import SSHClient
     from pssh.exceptions import ConnectionError, ConnectionErrorException
@@ -155,10 +150,6 @@ def test_sftp_download_of_missing_file_args(sshd, user_key, tmp_path):
     client.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "needs pssh/_scp.py _scp_error/SCPError raises (not owned by the compat layer): args are "
-    "('%s of %s on host %s failed - %s', 'SCP download', path, host, reason), so the path is "
-    "args[2]; 2.x: (fmt, remote_file, host, cause), path at args[1], host at args[2]"))
 def test_scp_download_of_missing_file_args(sshd, user_key, tmp_path):
     from pssh.exceptions import SCPError
     client = _connect(sshd, user_key)
@@ -172,9 +163,10 @@ def test_scp_download_of_missing_file_args(sshd, user_key, tmp_path):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "needs pssh/tunnel.py (not owned by the compat layer): ProxyError args are (fmt, "
-    "proxy_host, proxy_port, host, port, cause), 6 items; 2.x: (fmt, cause), the cause at "
-    "args[1] (pssh's layout names more; keeping it needs a README 'Differences' entry)"))
+    "deliberate difference (README, 'Differences'): ProxyError args are (fmt, proxy_host, "
+    "proxy_port, host, port, cause), naming the bastion and the target; 2.x: (fmt, cause). "
+    "The underlying error is .cause (and the last arg of a connect failure); to adopt 2.x's layout change the ProxyError raises in "
+    "pssh/connection/tunnel.py"))
 def test_proxy_failure_args(user_key):
     from pssh.clients import SSHClient
     from pssh.exceptions import ProxyError
@@ -219,10 +211,6 @@ def test_host_clients_cache_is_keyed_by_position_and_host(sshd, user_key):
     client.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "needs pssh/parallel.py _host_settings (not owned by the compat layer): the per-host "
-    "SSHClient gets the key's path, so _host_clients[(i, host)].pkey is a path; 2.x read the "
-    "file once in the parallel client and gave each SSHClient the key bytes"))
 def test_host_client_pkey_holds_key_bytes(sshd, user_key):
     from pssh.clients import ParallelSSHClient
     client = ParallelSSHClient([sshd.host], port=sshd.port, user=sshd.user,
