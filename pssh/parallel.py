@@ -58,6 +58,24 @@ def raise_fd_limit(wanted):
     return soft
 
 
+def _host_commands(command, host_args, host_count):
+    """Each host's command, formatted in host order before anything starts.
+
+    The checks come in 2.x's order: host *i*'s formatting error (``TypeError``/``KeyError``)
+    is raised as it is before a missing entry for a later host is reported as
+    :class:`HostArgumentError`; unlike 2.x no host's command has started when either is raised.
+    """
+    if not host_args:
+        return [command] * host_count
+    commands = []
+    for index in range(host_count):
+        if index >= len(host_args):
+            raise HostArgumentError("Number of host arguments (%s) is less than the number of "
+                                    "hosts (%s)", len(host_args), host_count)
+        commands.append(command % host_args[index])
+    return commands
+
+
 class ParallelSSHClient(ParallelTransferMixin):
     """Runs commands on many hosts at once; see README.rst for the options."""
 
@@ -184,14 +202,11 @@ class ParallelSSHClient(ParallelTransferMixin):
                     host_args=None, shell=None, encoding="utf-8", read_timeout=None,
                     idle_timeout=None):
         """Start ``command`` on every host; returns a list of HostOutput in host order."""
-        if host_args and len(host_args) < len(self._hosts):
-            raise HostArgumentError("Number of host arguments (%s) is less than the number of "
-                                    "hosts (%s)", len(host_args), len(self._hosts))
+        commands = _host_commands(command, host_args, len(self._hosts))
         greenlets = []
         for index, host in enumerate(self._hosts):
-            host_command = command % host_args[index] if host_args else command
             greenlets.append(self.pool.spawn(
-                self._run_on_host, index, host, host_command, sudo, user, use_pty, shell,
+                self._run_on_host, index, host, commands[index], sudo, user, use_pty, shell,
                 encoding, read_timeout, idle_timeout or self._idle_timeout(index)))
         self.cmds = greenlets
         gevent.joinall(greenlets)

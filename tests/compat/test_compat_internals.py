@@ -151,3 +151,17 @@ def test_parallel_join_of_one_host_output(sshd, user_key):
             assert client._join(None) is None
     finally:
         client.close()
+
+
+def test_host_args_format_error_of_an_earlier_host_comes_before_the_count_check(sshd, user_key):
+    # 2.x formats host by host: with 3 hosts and 2 entries whose first does not fit the format,
+    # the TypeError of host 0 is what user code sees, not HostArgumentError for host 2.
+    from pssh.clients import ParallelSSHClient
+    from pssh.exceptions import HostArgumentError
+    client = ParallelSSHClient([sshd.host] * 3, port=sshd.port, user=sshd.user,
+                               pkey=user_key.private, num_retries=1, allow_agent=False)
+    with pytest.raises(TypeError):
+        client.run_command("echo %s %s", host_args=[("one",), ("a", "b")])
+    with pytest.raises(HostArgumentError):
+        client.run_command("echo %s %s", host_args=[("a", "b"), ("c", "d")])
+    assert client.cmds is None  # neither started anything
