@@ -59,7 +59,10 @@ class PSSHError(Exception):
         return Exception.__str__(self)
 
     def __reduce__(self):
-        return (_rebuild, (type(self), self.args, self.host, self.port, self.cause))
+        # Attributes set after construction (HostKeyError.reason, ...) travel as state, so
+        # that an error pickled in a shard process arrives whole.
+        return (_rebuild, (type(self), self.args, self.host, self.port, self.cause),
+                self.__dict__ or None)
 
 
 def _rebuild(cls, args, host, port, cause):
@@ -140,7 +143,7 @@ class _PathMixin:
 
     def __reduce__(self):
         return (_rebuild_path, (type(self), self.args, self.host, self.port, self.cause,
-                                self.path))
+                                self.path), self.__dict__ or None)
 
 
 def _rebuild_path(cls, args, host, port, cause, path):
@@ -182,9 +185,6 @@ class UnsafeRemotePathError(SFTPIOError, SCPError):
     def __init__(self, *args, rejected=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.rejected = list(rejected)
-
-    def __reduce__(self):
-        return _PathMixin.__reduce__(self) + ({"rejected": self.rejected},)
 
 
 class PKeyFileError(PSSHError):
