@@ -13,6 +13,7 @@ from pssh.exceptions import (
     HostArgumentError, HostConfigError, InvalidAPIUseError, ResourceLimitError, ShellError,
     Timeout)
 from pssh.output import HostOutput
+from pssh.core.greenlets import spawn_joined
 from pssh.transfer.parallel import ParallelTransferMixin
 from pssh.connection.agent_forward import check_forwarding_request
 from pssh.connection.connect import read_private_key
@@ -259,7 +260,7 @@ class ParallelSSHClient(ParallelTransferMixin):
 
     def connect_auth(self):
         """Connect and authenticate every host; returns the greenlets (values: SSHClient)."""
-        return [self.pool.spawn(self._make_client, index, host)
+        return [spawn_joined(self.pool, self._make_client, index, host)
                 for index, host in enumerate(self._hosts)]
 
     def finished(self, output=None):
@@ -321,7 +322,8 @@ class ParallelSSHClient(ParallelTransferMixin):
 
     def open_shell(self, encoding="utf-8", read_timeout=None):
         """One InteractiveShell per host, in host order."""
-        greenlets = [self.pool.spawn(self._open_shell, index, host, encoding, read_timeout)
+        greenlets = [spawn_joined(self.pool, self._open_shell, index, host, encoding,
+                                  read_timeout)
                      for index, host in enumerate(self._hosts)]
         gevent.joinall(greenlets, raise_error=True)
         return [greenlet.get() for greenlet in greenlets]
@@ -334,7 +336,8 @@ class ParallelSSHClient(ParallelTransferMixin):
         """Send ``commands`` (str or list of str) to every shell; returns the greenlets."""
         if isinstance(commands, str):
             commands = commands.splitlines() or [commands]
-        greenlets = [self.pool.spawn(self._run_in_shell, shell, commands) for shell in shells]
+        greenlets = [spawn_joined(self.pool, self._run_in_shell, shell, commands)
+                     for shell in shells]
         gevent.joinall(greenlets, raise_error=True, timeout=self.timeout)
         return greenlets
 
@@ -349,7 +352,7 @@ class ParallelSSHClient(ParallelTransferMixin):
     def join_shells(self, shells, timeout=None):
         """Close every shell (EOF) and wait for them; Timeout carries finished/unfinished."""
         limit = self.timeout if timeout is None else timeout
-        greenlets = [self.pool.spawn(shell.close) for shell in shells]
+        greenlets = [spawn_joined(self.pool, shell.close) for shell in shells]
         gevent.joinall(greenlets, timeout=limit, raise_error=True)
         unfinished = [shell for shell, greenlet in zip(shells, greenlets) if not greenlet.ready()]
         if unfinished:

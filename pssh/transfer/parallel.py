@@ -15,11 +15,15 @@ that would make that path leave its directory (one containing a path separator o
 :class:`HostArgumentError`, before connecting; the other hosts go on.
 
 Uploading one file to many hosts opens it once: the hosts' transfers share one descriptor and
-read it with ``pread``, from the page cache after the first (see :mod:`pssh._localfile`).
+read it with ``pread``, from the page cache after the first (see :mod:`pssh.transfer.localfile`).
+
+A host's failure is reported by its greenlet's ``get()``/``joinall``, never printed by gevent's
+hub as well (:mod:`pssh.core.greenlets`).
 """
 import os
 from collections.abc import Mapping
 
+from pssh.core.greenlets import spawn_joined
 from pssh.exceptions import HostArgumentError
 
 __all__ = ["ParallelTransferMixin"]
@@ -61,8 +65,9 @@ class ParallelTransferMixin:
     def _spawn_transfers(self, method, per_host):
         """``per_host``: [(index, host, args, kwargs)] -> greenlets in host order; an
         exception as ``args`` is what that host's greenlet raises."""
-        return [self.pool.spawn(_fail, args) if isinstance(args, Exception)
-                else self.pool.spawn(self._transfer_on_host, index, host, method, args, kwargs)
+        return [spawn_joined(self.pool, _fail, args) if isinstance(args, Exception)
+                else spawn_joined(self.pool, self._transfer_on_host, index, host, method, args,
+                                  kwargs)
                 for index, host, args, kwargs in per_host]
 
     def _transfer_on_host(self, index, host, method, args, kwargs):
