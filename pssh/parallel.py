@@ -1,6 +1,7 @@
 """ParallelSSHClient: one SSHClient per host position, driven by a gevent pool."""
 import logging
 import resource
+import sys
 from time import monotonic
 
 import gevent
@@ -57,6 +58,14 @@ def raise_fd_limit(wanted):
         except (ValueError, OSError):
             pass
     return soft
+
+
+def _client_class():
+    # 2.x user tests patch pssh.clients.native.parallel.SSHClient to change what the parallel
+    # client builds. Patching imports that module, so it is read from sys.modules on each build
+    # (an import here would close a circle: that module re-exports this one).
+    module = sys.modules.get("pssh.clients.native.parallel")
+    return module.SSHClient if module is not None else SSHClient
 
 
 def _host_commands(command, host_args, host_count):
@@ -185,11 +194,7 @@ class ParallelSSHClient(ParallelTransferMixin):
         key = (index, host)
         client = self._host_clients.get(key)
         if client is None or client.closed:
-            # Looked up through the 2.x module path on each call, so that a test patching
-            # pssh.clients.native.parallel.SSHClient changes what is built (imported here:
-            # that module imports this one).
-            from pssh.clients.native import parallel as native_parallel
-            client = native_parallel.SSHClient(host, _settings=self._host_settings(index))
+            client = _client_class()(host, _settings=self._host_settings(index))
             self._host_clients[key] = client
         return client
 
