@@ -1,0 +1,321 @@
+"""ShardedClient: many hosts over several processes (local shards or Dask workers).
+
+Hosts are cut into small batches. The first command hands batches to whichever shard has
+room (a work queue: a slow shard does not hold the others); each batch then stays with the
+shard that ran it, whose :class:`pssh.ParallelSSHClient` keeps that batch's connections
+open, so later commands go to the same shard and reuse them. A shard that dies fails only
+the hosts it had not reported, with :class:`ShardLostError`; its batches move to the other
+shards for later commands.
+"""
+import itertools
+import logging
+import os
+import queue
+import uuid
+from collections import deque
+from typing import Iterator, List, Optional
+
+from pssh.exceptions import HostArgumentError
+from pssh.parallel import ParallelSSHClient
+from pssh.sharded import shard
+from pssh.sharded.local import LocalShards
+from pssh.sharded.records import (
+    DEFAULT_OUTPUT_CAP, HostResult, ShardLostError, TransferResult)
+
+__all__ = ["ShardedClient"]
+
+logger = logging.getLogger(__name__)
+
+# Tasks queued per shard during the work-queue phase: one running, one ready to start.
+_TASKS_PER_SHARD = 2
+# Batches per shard aimed for, so that the work queue can balance; and the size bounds.
+_BATCHES_PER_SHARD = 4
+_MAX_BATCH = 100
+# How often a waiting dispatcher wakes (Ctrl-C is delivered between waits).
+_POLL_SECONDS = 0.2
+
+
+class _Batch:
+    __slots__ = ("id", "entries", "shard")
+
+    def __init__(self, batch_id, entries):
+        self.id = batch_id
+        self.entries = entries          # [(index, host, host_config or None)]
+        self.shard = None               # shard index once a shard holds its connections
+
+
+def _host_list(hosts):
+    if hosts is None or isinstance(hosts, (str, bytes)):
+        raise TypeError("hosts must be a list or other iterable of host names, not %r"
+                        % (hosts,))
+    return list(hosts)
+
+
+def _make_shards(shards, executor):
+    if executor is None:
+        return LocalShards(shards or os.cpu_count() or 1)
+    if hasattr(executor, "scheduler_info") and hasattr(executor, "submit"):
+        from pssh.sharded.dask_shards import DaskShards
+        return DaskShards(executor, limit=shards)
+    raise TypeError("executor must be None (local processes) or a distributed.Client, not %s"
+                    % type(executor).__name__)
+
+
+class ShardedClient:
+    """Runs commands and copies on ``hosts`` over several shard processes.
+
+    ``shards``: number of local shard processes (default: one per core), or with a Dask
+    ``executor`` (a ``distributed.Client``) the most workers to use. ``batch_size``: hosts
+    per batch (default: about four batches per shard, at most 100 hosts). ``output_cap``:
+    characters kept per stream and host (None: no cap). ``spool_dir``: write each host's
+    output to files there instead of keeping it (on the shard's machine). Every other
+    keyword goes to each shard's :class:`pssh.ParallelSSHClient` as it is: key paths are
+    read in the shards, and key bytes or passwords travel only when they were passed.
+    """
+
+    def __init__(self, hosts, shards: Optional[int] = None, executor=None,
+                 batch_size: Optional[int] = None, output_cap: Optional[int] = DEFAULT_OUTPUT_CAP,
+                 spool_dir: Optional[str] = None, **client_kwargs):
+        self._hosts = _host_list(hosts)
+        host_config = client_kwargs.pop("host_config", None)
+        if host_config is not None and len(host_config) != len(self._hosts):
+            raise ValueError("host_config has %s entries for %s hosts"
+                             % (len(host_config), len(self._hosts)))
+        # Options are checked here, once, so that a mistake fails the call, not every host.
+        ParallelSSHClient([], **client_kwargs)
+        self._options = client_kwargs
+        self.output_cap = output_cap
+        self.spool_dir = spool_dir
+        if spool_dir is not None:
+            os.makedirs(spool_dir, exist_ok=True)
+        self._id = uuid.uuid4().hex
+        self._shards = _make_shards(shards, executor)
+        size = batch_size or max(1, min(_MAX_BATCH, -(-len(self._hosts) // (
+            self._shards.count * _BATCHES_PER_SHARD))))
+        configs = host_config or [None] * len(self._hosts)
+        entries = list(zip(range(len(self._hosts)), self._hosts, configs))
+        self._batches = [_Batch(number, entries[start:start + size])
+                         for number, start in enumerate(range(0, len(entries), size))]
+        self._closed = False
+
+    @property
+    def hosts(self) -> List[str]:
+        return list(self._hosts)
+
+    @property
+    def shard_count(self) -> int:
+        return self._shards.count
+
+    @property
+    def shard_pids(self) -> List[int]:
+        """Process ids of the local shards (empty with Dask)."""
+        return self._shards.pids if isinstance(self._shards, LocalShards) else []
+
+    # commands ------------------------------------------------------------------------------
+
+    def iter_run_command(self, command: str, sudo: bool = False, user: Optional[str] = None,
+                         use_pty: bool = False, host_args=None, shell: Optional[str] = None,
+                         encoding: str = "utf-8", read_timeout: Optional[float] = None,
+                         idle_timeout: Optional[float] = None) -> Iterator[HostResult]:
+        """Run ``command`` on every host; yields each host's :class:`HostResult` as its batch
+        finishes (completion order; ``result.index`` is the host's position)."""
+        per_host = self._per_host("host_args", host_args, "host arguments")
+        kwargs = {"sudo": sudo, "user": user, "use_pty": use_pty, "shell": shell,
+                  "encoding": encoding, "read_timeout": read_timeout,
+                  "idle_timeout": idle_timeout}
+        spec = (command, (), kwargs, (self.output_cap, self.spool_dir))
+        return self._dispatch("run", spec, per_host)
+
+    def run_command(self, command: str, **kwargs) -> List[HostResult]:
+        """:meth:`iter_run_command` collected: one :class:`HostResult` per host, in host order."""
+        return _in_host_order(self.iter_run_command(command, **kwargs))
+
+    as_completed = iter_run_command
+
+    # copies --------------------------------------------------------------------------------
+
+    def copy_file(self, local_file, remote_file, recurse=False,
+                  copy_args=None) -> List[TransferResult]:
+        """SFTP upload to every host (``local_file`` is read on the shard's machine)."""
+        return self._copy("copy_file", (local_file, remote_file), {"recurse": recurse},
+                          copy_args)
+
+    def copy_remote_file(self, remote_file, local_file, recurse=False, suffix_separator="_",
+                         copy_args=None, encoding="utf-8") -> List[TransferResult]:
+        """SFTP download from every host to ``local_file + suffix_separator + host`` (or the
+        ``copy_args`` paths), written on the shard's machine."""
+        return self._copy("copy_remote_file", (remote_file, local_file),
+                          {"recurse": recurse, "suffix_separator": suffix_separator,
+                           "encoding": encoding}, copy_args)
+
+    def scp_send(self, local_file, remote_file, recurse=False,
+                 copy_args=None) -> List[TransferResult]:
+        """SCP upload to every host."""
+        return self._copy("scp_send", (local_file, remote_file), {"recurse": recurse},
+                          copy_args)
+
+    def scp_recv(self, remote_file, local_file, recurse=False, copy_args=None,
+                 suffix_separator="_") -> List[TransferResult]:
+        """SCP download from every host (per-host file names as copy_remote_file)."""
+        return self._copy("scp_recv", (remote_file, local_file),
+                          {"recurse": recurse, "suffix_separator": suffix_separator},
+                          copy_args)
+
+    def _copy(self, method, args, kwargs, copy_args):
+        per_host = self._per_host("copy_args", copy_args, "per-host copy arguments")
+        return _in_host_order(self._dispatch("transfer", (method, args, kwargs, None),
+                                             per_host))
+
+    def _per_host(self, name, values, what):
+        if not values:
+            return None
+        if len(values) < len(self._hosts):
+            raise HostArgumentError("Number of %s (%s) is less than the number of hosts (%s)",
+                                    what, len(values), len(self._hosts))
+        return name, values
+
+    # dispatching ---------------------------------------------------------------------------
+
+    def _dispatch(self, operation, spec, per_host):
+        if self._closed:
+            raise ValueError("this ShardedClient is closed")
+        logger.debug("%s on %d hosts in %d batches over %d shards", operation,
+                     len(self._hosts), len(self._batches), self._shards.count)
+        return _Dispatch(self, operation, spec, per_host).results()
+
+    def _task_batches(self, batches, per_host):
+        if per_host is None:
+            return [(batch.id, batch.entries, None) for batch in batches]
+        name, values = per_host
+        return [(batch.id, batch.entries, {name: [values[index] for index, _h, _c in
+                                                  batch.entries]})
+                for batch in batches]
+
+    def _lost_records(self, operation, batches, shard_index, cause):
+        hosts = [host for batch in batches for _index, host, _config in batch.entries]
+        shown = ", ".join(map(str, hosts[:10])) + (" and %d more" % (len(hosts) - 10)
+                                                     if len(hosts) > 10 else "")
+        name = self._shards.name(shard_index) if shard_index is not None else "no shard"
+        record = HostResult if operation == "run" else TransferResult
+        records = []
+        for batch in batches:
+            for index, host, config in batch.entries:
+                error = ShardLostError(
+                    "%s was lost before host %s reported (%s unfinished host(s) on it: %s)",
+                    name, host, len(hosts), shown, host=host, cause=cause, shard=name,
+                    hosts=hosts)
+                records.append(record(index, host, getattr(config, "alias", None),
+                                      exception=error))
+        return records
+
+    # lifecycle -----------------------------------------------------------------------------
+
+    def close(self):
+        """Close every connection in every shard; local shard processes exit."""
+        if not self._closed:
+            self._closed = True
+            self._shards.close(self._id)
+
+    def terminate(self):
+        """Stop at once (as on Ctrl-C): local shard processes are killed (their connections
+        drop); Dask tasks are cancelled and the workers drop this client's connections."""
+        if not self._closed:
+            self._closed = True
+            self._shards.kill(self._id)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def _in_host_order(records):
+    return sorted(records, key=lambda record: record.index)
+
+
+class _Dispatch:
+    """One command or copy over every batch: the work queue and the affinity rules."""
+
+    def __init__(self, client, operation, spec, per_host):
+        self.client = client
+        self.shards = client._shards
+        self.operation = operation
+        self.spec = spec
+        self.per_host = per_host
+        self.done = queue.Queue()
+        self.running = {}                        # token -> (shard index, [batches])
+        self.load = [0] * self.shards.count      # tasks queued per shard
+        self.waiting = deque()                   # batches no live shard holds
+        self.tokens = itertools.count()
+
+    def submit(self, shard_index, batches):
+        token = next(self.tokens)
+        for batch in batches:
+            batch.shard = shard_index
+        future = self.shards.submit(
+            shard_index, shard.run_batches, self.client._id, self.client._options,
+            self.client._task_batches(batches, self.per_host), self.operation, self.spec)
+        self.running[token] = (shard_index, batches)
+        self.load[shard_index] += 1
+        future.add_done_callback(lambda finished, token=token: self.done.put((token, finished)))
+
+    def start(self):
+        held = {}
+        for batch in self.client._batches:
+            if batch.shard is not None and self.shards.alive[batch.shard]:
+                held.setdefault(batch.shard, []).append(batch)
+            else:
+                batch.shard = None
+                self.waiting.append(batch)
+        for shard_index, batches in held.items():
+            self.submit(shard_index, batches)
+
+    def fill(self):
+        """Hand waiting batches to the live shards with room, least loaded first."""
+        while self.waiting:
+            live = [index for index in range(self.shards.count) if self.shards.alive[index]]
+            if not live:
+                return self.client._lost_records(self.operation, list(self.waiting), None,
+                                                 None)
+            index = min(live, key=self.load.__getitem__)
+            if self.load[index] >= _TASKS_PER_SHARD:
+                break
+            self.submit(index, [self.waiting.popleft()])
+        return []
+
+    def results(self):
+        try:
+            self.start()
+            lost = self.fill()
+            if lost:
+                self.waiting.clear()
+                yield from lost
+            while self.running:
+                try:
+                    token, future = self.done.get(timeout=_POLL_SECONDS)
+                except queue.Empty:
+                    continue
+                shard_index, batches = self.running.pop(token)
+                self.load[shard_index] -= 1
+                try:
+                    records = future.result()
+                except Exception as exc:  # noqa: BLE001 - the shard failed, not one host
+                    records = self.lost(shard_index, batches, exc)
+                yield from records
+                lost = self.fill()
+                if lost:
+                    self.waiting.clear()
+                    yield from lost
+        except KeyboardInterrupt:
+            logger.info("interrupted: stopping every shard")
+            self.client.terminate()
+            raise
+
+    def lost(self, shard_index, batches, exc):
+        if self.shards.is_loss(shard_index, exc):
+            logger.warning("%s was lost: %s", self.shards.name(shard_index), exc)
+            self.shards.alive[shard_index] = False
+        for batch in batches:
+            batch.shard = None
+        return self.client._lost_records(self.operation, batches, shard_index, exc)

@@ -1,0 +1,80 @@
+"""Dask shards: one shard per worker of a ``distributed.Client`` the caller passes.
+
+Each task is pinned to its worker (``workers=[address]``, no other worker allowed), so a
+batch's connections stay in the worker process that opened them (see
+:mod:`pssh.sharded.shard`). The cluster belongs to the caller: closing the sharded client
+closes its connections on the workers but leaves the workers running.
+"""
+import logging
+from typing import List
+
+from pssh.sharded import shard
+
+__all__ = ["DaskShards"]
+
+logger = logging.getLogger(__name__)
+
+_CLOSE_TIMEOUT = 10.0
+
+
+class DaskShards:
+    """The workers of ``client`` (a ``distributed.Client``), at most ``limit`` of them."""
+
+    def __init__(self, client, limit=None):
+        self._client = client
+        workers = sorted(client.scheduler_info()["workers"])
+        if limit is not None:
+            workers = workers[:limit]
+        if not workers:
+            raise ValueError("the Dask cluster has no worker")
+        self._workers = workers
+        self._futures = set()
+        self.alive = [True] * len(workers)
+
+    @property
+    def count(self) -> int:
+        return len(self._workers)
+
+    @property
+    def workers(self) -> List[str]:
+        return list(self._workers)
+
+    def name(self, index: int) -> str:
+        return "Dask worker %s" % self._workers[index]
+
+    def submit(self, index, func, *args):
+        future = self._client.submit(func, *args, workers=[self._workers[index]],
+                                     allow_other_workers=False, pure=False)
+        self._futures.add(future)
+        future.add_done_callback(self._futures.discard)
+        return future
+
+    def is_loss(self, index, exc) -> bool:
+        """True when the worker is no longer part of the cluster."""
+        try:
+            return self._workers[index] not in self._client.scheduler_info()["workers"]
+        except Exception:  # noqa: BLE001 - no scheduler: nothing can run there any more
+            return True
+
+    def close(self, client_id):
+        """Close this client's connections on every live worker (the workers keep running)."""
+        pending = [self.submit(index, shard.forget_client, client_id)
+                   for index in range(self.count) if self.alive[index]]
+        for future in pending:
+            try:
+                future.result(timeout=_CLOSE_TIMEOUT)
+            except Exception:  # noqa: BLE001 - a lost worker took its connections with it
+                logger.debug("a Dask worker did not close its connections", exc_info=True)
+        self.alive = [False] * self.count
+
+    def kill(self, client_id):
+        """Ctrl-C: cancel every task of this client not finished, and have every worker drop
+        this client's connections as soon as its running batch (if any) returns."""
+        from distributed import fire_and_forget
+        futures, self._futures = list(self._futures), set()
+        if futures:
+            self._client.cancel(futures)
+        for index in range(self.count):
+            if self.alive[index]:
+                fire_and_forget(self.submit(index, shard.forget_client, client_id))
+        self.alive = [False] * self.count
