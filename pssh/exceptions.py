@@ -213,9 +213,11 @@ class OutputBufferFullError(SessionError):
 class HostKeyError(PSSHError):
     """The server's host key is unknown, changed or revoked under the policy in force.
 
-    Besides ``host`` and ``port``: ``reason`` ("changed", "unknown" or "revoked"),
-    ``fingerprint`` and ``key_type`` of the offered key, and ``known_fingerprints`` and
-    ``locations`` ("file:line") of the known_hosts entries involved.
+    Besides ``host`` and ``port``: ``reason`` ("changed", "unknown", "revoked", or
+    "unreadable": policy "strict" and a known_hosts file that cannot be read),
+    ``fingerprint`` and ``key_type`` of the offered key (None for "unreadable"), and
+    ``known_fingerprints`` and ``locations`` ("file:line", or the unreadable files' paths) of
+    the known_hosts entries involved.
     """
 
     reason = None
