@@ -1,0 +1,93 @@
+"""``pssh copy`` and ``pssh fetch``: one transfer per host through the library's parallel
+SFTP (or SCP) methods, with bytes counted from their progress callbacks.
+
+``fetch SRC DESTDIR`` writes host *h*'s copy to ``DESTDIR/<h>/<basename of SRC>``.
+"""
+import os
+import posixpath
+from typing import Dict, List
+
+import gevent
+
+from pssh.cli.progress import ProgressDisplay
+from pssh.cli.results import HostResult
+from pssh.cli.run import stop_unfinished
+
+__all__ = ["copy_to_hosts", "fetch_from_hosts"]
+
+
+class _ByteCounter:
+    """The progress callback of the library's transfers: bytes done per host and file,
+    summed into each host's result."""
+
+    def __init__(self, results: List[HostResult]):
+        self.by_host: Dict[str, List[HostResult]] = {}
+        for result in results:
+            self.by_host.setdefault(result.host, []).append(result)
+        self.files: Dict[tuple, int] = {}
+
+    def __call__(self, host, path, done, total):
+        self.files[(host, path)] = done
+        host_total = sum(count for (name, _), count in self.files.items() if name == host)
+        for result in self.by_host.get(host, ()):
+            result.bytes_done = host_total
+
+
+def _wait(greenlets, results: List[HostResult], progress: ProgressDisplay) -> bool:
+    def finished(index, greenlet):
+        result = results[index]
+        if greenlet.exception is None:
+            result.exit_code = 0
+        result.finish(greenlet.exception)
+        progress.host_done(result)
+
+    for index, greenlet in enumerate(greenlets):
+        greenlet.rawlink(lambda greenlet, index=index: finished(index, greenlet))
+    try:
+        gevent.joinall(greenlets)
+        return True
+    except KeyboardInterrupt:
+        stop_unfinished(results, greenlets)
+        return False
+
+
+def copy_to_hosts(client, results: List[HostResult], source: str, destination: str,
+                  progress: ProgressDisplay, recurse: bool = False, scp: bool = False) -> bool:
+    """Upload ``source`` to ``destination`` on every host; False when interrupted."""
+    progress.phase = "copying"
+    counter = _ByteCounter(results)
+    progress.start()
+    try:
+        method = client.scp_send if scp else client.copy_file
+        greenlets = method(source, destination, recurse=recurse, progress=counter)
+        return _wait(greenlets, results, progress)
+    finally:
+        progress.stop()
+
+
+def fetch_from_hosts(client, results: List[HostResult], source: str, destdir: str,
+                     progress: ProgressDisplay, recurse: bool = False,
+                     scp: bool = False) -> bool:
+    """Download ``source`` from every host into ``destdir/<label>/``; False when
+    interrupted."""
+    progress.phase = "fetching"
+    name = posixpath.basename(source.rstrip("/")) or "root"
+    locals_ = [os.path.join(destdir, result.label, name) for result in results]
+    for path in locals_:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    counter = _ByteCounter(results)
+    progress.start()
+    try:
+        if scp:
+            greenlets = client.scp_recv(
+                source, None, recurse=recurse, progress=counter,
+                copy_args=[{"local_file": path, "remote_file": source} for path in locals_])
+        else:
+            # copy_args are %-formatted into both paths: escape the remote one's %.
+            greenlets = client.copy_remote_file(
+                source.replace("%", "%%"), "%(local)s", recurse=recurse, progress=counter,
+                copy_args=[{"local": path} for path in locals_])
+        return _wait(greenlets, results, progress)
+    finally:
+        progress.stop()
+
