@@ -101,7 +101,11 @@ setup(
     package_data={"pssh": ["py.typed"]},
     ext_modules=native_extensions(),
     python_requires=">=3.8",
-    install_requires=["ssh2-python>=1.2.0,<1.3", "gevent>=23.9"],
+    # click, rich and ClusterShell (pure Python) are for the `pssh` command line: it is
+    # the first usage example, so a plain install must have it working.
+    install_requires=["ssh2-python>=1.2.0,<1.3", "gevent>=23.9", "click>=8.1",
+                      "rich>=13", "ClusterShell>=1.9"],
+    entry_points={"console_scripts": ["pssh = pssh.cli:main"]},
     extras_require={"test": ["pytest>=7", "pytest-timeout", "paramiko>=3"]},
     zip_safe=False,
     classifiers=[
