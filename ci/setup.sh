@@ -18,10 +18,12 @@ die() { printf 'ci/setup.sh: ERROR: %s\n' "$*" >&2; exit 1; }
 have_sshd() { [ -x /usr/sbin/sshd ] || [ -n "${PSSH_SSHD:-}" ] || PATH="$PATH:/usr/sbin:/sbin" command -v sshd >/dev/null 2>&1; }
 have_cmd() { PATH="$PATH:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1; }
 
-section "System packages (OpenSSH server and client)"
+section "System packages (OpenSSH server and client, tmux)"
 missing=()
 have_sshd || missing+=(openssh-server)
 { have_cmd ssh-keygen && have_cmd ssh-agent && have_cmd ssh-add && have_cmd ssh; } || missing+=(openssh-client)
+# the command-line tests drive `pssh` in a real terminal under tmux
+have_cmd tmux || missing+=(tmux)
 if [ "$(id -u)" = 0 ]; then
     # the password-auth tests create a user as root
     { have_cmd useradd && have_cmd chpasswd; } || missing+=(passwd)
