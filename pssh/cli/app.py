@@ -19,6 +19,7 @@ from pssh.cli.output import FileOutput, FoldOutput, InlineOutput, JsonOutput, \
 from pssh.cli.progress import make_progress
 from pssh.cli.results import HostResult, exit_status, summary_lines
 from pssh.cli.run import quiet_expected_errors, run_on_hosts
+from pssh.cli.sharded import copy_sharded, fetch_sharded, make_sharded_client, run_sharded
 from pssh.cli.transfer import copy_to_hosts, fetch_from_hosts
 
 __all__ = ["cli"]
@@ -64,6 +65,10 @@ def _connection_options(command: Callable) -> Callable:
         click.option("--known-hosts", multiple=True, metavar="FILE",
                      help="known_hosts file (repeatable; default ~/.ssh/known_hosts)."),
         click.option("--no-agent", is_flag=True, help="Do not use the SSH agent."),
+        click.option("--shards", type=click.IntRange(min=1), metavar="N",
+                     help="Spread the hosts over N local processes (pssh.sharded)."),
+        click.option("--dask", "dask_address", metavar="ADDRESS",
+                     help="Spread the hosts over the workers of this Dask scheduler."),
         click.option("--progress/--no-progress", default=None,
                      help="Live progress display (default: on when output is a terminal)."),
     ]
@@ -87,8 +92,10 @@ def _targets(host_args, host_files) -> List[HostSpec]:
 
 
 def _make_client(specs, params):
-    """The ParallelSSHClient for these options (imported late: ``--help`` stays fast)."""
+    """The ParallelSSHClient, or with --shards/--dask the ShardedClient, for these options
+    (imported late: ``--help`` stays fast)."""
     from pssh.parallel import ParallelSSHClient
+    shards, dask_address = params.pop("shards"), params.pop("dask_address")
     extra = {"ssh_options": []}
     try:
         for text in params["extra_args"]:
@@ -114,20 +121,24 @@ def _make_client(specs, params):
             allow_agent=not params["no_agent"],
             identity_auth=True, compress=bool(extra.get("compress")),
             forward_agent=bool(extra.get("forward_agent")))
-        return ParallelSSHClient([spec.host for spec in specs], **kwargs)
-    except (OptionError, ValueError) as exc:
+        hosts = [spec.host for spec in specs]
+        if shards or dask_address:
+            return make_sharded_client(hosts, shards, dask_address, kwargs)
+        return ParallelSSHClient(hosts, **kwargs)
+    except (OptionError, ValueError, TypeError) as exc:
         raise click.UsageError(str(exc)) from None
     except PSSHError as exc:
         raise click.UsageError(outcome.describe_error(exc)) from None
 
 
 def _setup(params):
-    """Targets, their results (in host order) and the client."""
+    """Targets, their results (in host order), the client and whether it is sharded."""
     specs = _targets(params.pop("host_args"), params.pop("host_files"))
     labels = host_labels(specs)
     results = [HostResult(label, spec.host) for label, spec in zip(labels, specs)]
+    sharded = bool(params["shards"] or params["dask_address"])
     quiet_expected_errors()
-    return results, _make_client(specs, params)
+    return results, _make_client(specs, params), sharded
 
 
 def _finish(client, results, completed: bool, verb: str) -> None:
@@ -178,15 +189,15 @@ def cli():
 def run(command, mode, outdir, errdir, idle_timeout, command_timeout, pty, **params):
     """Run COMMAND on every host."""
     progress_mode = params.pop("progress")
-    results, client = _setup(params)
+    results, client, sharded = _setup(params)
     modes = [{"inline": InlineOutput, "fold": FoldOutput, "json": JsonOutput}[mode]()]
     if outdir or errdir:
         _check_file_names(results, "--outdir/--errdir")
         modes.append(FileOutput(outdir, errdir))
     progress = make_progress(progress_mode, "run", results)
-    completed = run_on_hosts(client, results, " ".join(command), modes, progress,
-                             use_pty=pty, idle_timeout=idle_timeout,
-                             read_timeout=command_timeout)
+    run = run_sharded if sharded else run_on_hosts
+    completed = run(client, results, " ".join(command), modes, progress, use_pty=pty,
+                    idle_timeout=idle_timeout, read_timeout=command_timeout)
     _finish(client, results, completed, "ran on")
 
 
@@ -199,10 +210,11 @@ def run(command, mode, outdir, errdir, idle_timeout, command_timeout, pty, **par
 def copy(source, destination, recursive, scp, **params):
     """Copy local SOURCE to DESTINATION on every host."""
     progress_mode = params.pop("progress")
-    results, client = _setup(params)
-    progress = make_progress(progress_mode, "copy", results, count_bytes=True,
+    results, client, sharded = _setup(params)
+    progress = make_progress(progress_mode, "copy", results, count_bytes=not sharded,
                              plain_lines=True)
-    completed = copy_to_hosts(client, results, source, destination, progress, recursive, scp)
+    upload = copy_sharded if sharded else copy_to_hosts
+    completed = upload(client, results, source, destination, progress, recursive, scp)
     for result in results:
         report_failure(result)
     _finish(client, results, completed, "copied to")
@@ -217,11 +229,12 @@ def copy(source, destination, recursive, scp, **params):
 def fetch(source, destdir, recursive, scp, **params):
     """Fetch SOURCE from every host into DESTDIR/<host>/."""
     progress_mode = params.pop("progress")
-    results, client = _setup(params)
+    results, client, sharded = _setup(params)
     _check_file_names(results, "DESTDIR")
-    progress = make_progress(progress_mode, "fetch", results, count_bytes=True,
+    progress = make_progress(progress_mode, "fetch", results, count_bytes=not sharded,
                              plain_lines=True)
-    completed = fetch_from_hosts(client, results, source, destdir, progress, recursive, scp)
+    download = fetch_sharded if sharded else fetch_from_hosts
+    completed = download(client, results, source, destdir, progress, recursive, scp)
     for result in results:
         report_failure(result)
     _finish(client, results, completed, "fetched from")

@@ -46,6 +46,9 @@ class ProgressDisplay:
     def host_done(self, result: HostResult) -> None:
         pass
 
+    def refresh(self) -> None:
+        """Redraw now (for callers that block the hub between updates)."""
+
     def stop(self) -> None:
         pass
 
@@ -105,6 +108,10 @@ class LiveProgress(ProgressDisplay):
     def _tick(self):
         while True:
             gevent.sleep(REFRESH_SECONDS)
+            self.live.refresh()
+
+    def refresh(self):
+        if self.live is not None:
             self.live.refresh()
 
     def stop(self):

@@ -13,7 +13,7 @@ from pssh.cli.progress import ProgressDisplay
 from pssh.cli.results import HostResult
 from pssh.cli.run import stop_unfinished
 
-__all__ = ["copy_to_hosts", "fetch_from_hosts"]
+__all__ = ["copy_to_hosts", "fetch_from_hosts", "fetch_paths", "start_fetch"]
 
 
 class _ByteCounter:
@@ -65,29 +65,37 @@ def copy_to_hosts(client, results: List[HostResult], source: str, destination: s
         progress.stop()
 
 
+def fetch_paths(destdir: str, source: str, results: List[HostResult]) -> List[str]:
+    """Each host's local path, ``destdir/<label>/<basename of source>``; the directories
+    are created."""
+    name = posixpath.basename(source.rstrip("/")) or "root"
+    paths = [os.path.join(destdir, result.label, name) for result in results]
+    for path in paths:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    return paths
+
+
+def start_fetch(client, source: str, paths: List[str], recurse: bool, scp: bool, **extra):
+    """Call the client's download method (SFTP or SCP) with one local path per host."""
+    if scp:
+        return client.scp_recv(source, None, recurse=recurse, copy_args=[
+            {"local_file": path, "remote_file": source} for path in paths], **extra)
+    # copy_args are %-formatted into both paths: escape the remote one's %.
+    return client.copy_remote_file(source.replace("%", "%%"), "%(local)s", recurse=recurse,
+                                   copy_args=[{"local": path} for path in paths], **extra)
+
+
 def fetch_from_hosts(client, results: List[HostResult], source: str, destdir: str,
                      progress: ProgressDisplay, recurse: bool = False,
                      scp: bool = False) -> bool:
     """Download ``source`` from every host into ``destdir/<label>/``; False when
     interrupted."""
     progress.phase = "fetching"
-    name = posixpath.basename(source.rstrip("/")) or "root"
-    locals_ = [os.path.join(destdir, result.label, name) for result in results]
-    for path in locals_:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+    paths = fetch_paths(destdir, source, results)
     counter = _ByteCounter(results)
     progress.start()
     try:
-        if scp:
-            greenlets = client.scp_recv(
-                source, None, recurse=recurse, progress=counter,
-                copy_args=[{"local_file": path, "remote_file": source} for path in locals_])
-        else:
-            # copy_args are %-formatted into both paths: escape the remote one's %.
-            greenlets = client.copy_remote_file(
-                source.replace("%", "%%"), "%(local)s", recurse=recurse, progress=counter,
-                copy_args=[{"local": path} for path in locals_])
+        greenlets = start_fetch(client, source, paths, recurse, scp, progress=counter)
         return _wait(greenlets, results, progress)
     finally:
         progress.stop()
-
