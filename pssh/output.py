@@ -238,30 +238,32 @@ class HostOutputBuffers:
 
 
 class Stdin:
-    """Standard input of a remote command.
+    """Standard input of a remote command, written through its channel
+    (:class:`pssh.connection.channel.Channel`).
 
     ``write`` sends all of the data (str is encoded with the output's
-    encoding); ``close`` (alias ``send_eof``) sends end-of-file so that
-    commands reading stdin to the end can finish.
+    encoding); ``close`` (alias ``send_eof``) sends end-of-file, once, so that
+    commands reading stdin to the end can finish. Writing after that, or after
+    the channel closed, raises :class:`pssh.exceptions.SessionError` naming the host.
     """
 
-    __slots__ = ("_channel", "_client", "_encoding")
+    __slots__ = ("channel", "_client", "_encoding")
 
-    def __init__(self, channel, client, encoding="utf-8"):
-        self._channel = channel
+    def __init__(self, channel, client=None, encoding="utf-8"):
+        self.channel = channel
         self._client = client
         self._encoding = encoding
 
     def write(self, data):
         if isinstance(data, str):
             data = data.encode(self._encoding)
-        return self._client._write_channel(self._channel, data)
+        return self.channel.write(data)
 
     def flush(self):
         """Nothing is buffered client-side: ``write`` returns once libssh2 took all bytes."""
 
     def close(self):
-        self._client._send_eof(self._channel)
+        self.channel.send_eof()
 
     send_eof = close
 
@@ -276,12 +278,12 @@ class HostOutput:
 
     __slots__ = ("host", "channel", "stdin", "client", "alias", "exception", "encoding",
                  "read_timeout", "idle_timeout", "decode_errors", "buffers",
-                 "fully_qualified_command", "_state", "__weakref__")
+                 "fully_qualified_command", "_state", "_io", "__weakref__")
 
     def __init__(self, host, channel, stdin, client, alias=None, exception=None,
                  encoding="utf-8", read_timeout=None, buffers=None,
                  fully_qualified_command=None, idle_timeout=None,
-                 decode_errors=DEFAULT_DECODE_ERRORS, _state=None):
+                 decode_errors=DEFAULT_DECODE_ERRORS, _io=None):
         self.host = host
         self.channel = channel
         self.stdin = stdin
@@ -294,7 +296,15 @@ class HostOutput:
         self.decode_errors = decode_errors
         self.buffers = buffers
         self.fully_qualified_command = fully_qualified_command
-        self._state = _state
+        # The command's channel object (pssh.connection.channel.Channel) and its state.
+        self._io = _io
+        self._state = None if _io is None else _io.state
+
+    @property
+    def channel_io(self):
+        """The :class:`~pssh.connection.channel.Channel` of the running command (its stdin,
+        EOF, close and completion), or None for an output without a channel."""
+        return self._io
 
     @property
     def channel_state(self):

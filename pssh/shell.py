@@ -1,4 +1,5 @@
-"""Interactive shells: a shell on one channel fed command lines over stdin."""
+"""Interactive shells: one shell on one channel, fed command lines through its stdin
+(:class:`pssh.output.Stdin`, which writes through the shell's channel object)."""
 
 __all__ = ["InteractiveShell"]
 
@@ -19,25 +20,25 @@ class InteractiveShell:
         self._client = client
         self._encoding = encoding
         if output is None:
-            output = client._start_output(channel, encoding, read_timeout, None, None)
+            output = client.open_output(channel, encoding, read_timeout)
         self.output = output
 
     def run(self, cmd):
         """Send ``cmd`` followed by a newline to the shell; does not wait for it."""
-        self._client._write_channel(self._chan, cmd.encode(self._encoding) + b"\n")
+        self.output.stdin.write(cmd.encode(self._encoding) + b"\n")
 
     def close(self):
         """Send EOF and wait for the shell to exit; returns the shell."""
         if self._chan is None:
             return None
-        state = self.output.channel_state
-        if not state.done.is_set():
+        channel = self.output.channel_io
+        if not channel.finished:
             try:
-                self._client._send_eof(self._chan)
+                channel.send_eof()
             except Exception:  # noqa: BLE001 - the channel may already be gone
-                if not state.done.is_set():
+                if not channel.finished:
                     raise
-        self._client.wait_finished(self.output)
+        channel.wait_finished()
         return self
 
     def __enter__(self):

@@ -15,23 +15,17 @@ import weakref
 from time import monotonic
 
 import gevent
-import gevent.event
-from ssh2.error_codes import LIBSSH2_ERROR_CHANNEL_CLOSED
 from ssh2.exceptions import ChannelRequestDenied, SSH2Error
-from ssh2.utils import handle_error_codes
 
 from pssh.connection.agent_forward import (
     AgentForwarder, check_forwarding_request, local_agent_socket)
 from pssh.connection import connect as _connect
-from pssh._pure import error_code
+from pssh.connection.channel import Channel
 from pssh.core import calls
-from pssh.core.backend import backend
-from pssh.connection.channel_state import BUFFER_FULL, ChannelState, LimitChanged, RemoteClosed
-from pssh.connection.exit_signal import read_exit_signal, remote_close_flag
+from pssh.core.calls import Caller
 from pssh.core.hub import DeadlineExceeded, WaiterClosed, deadline_after
 from pssh.constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, RETRY_DELAY
-from pssh.exceptions import (
-    ConnectionLostError, InvalidAPIUseError, SessionError, Timeout)
+from pssh.exceptions import ConnectionLostError, SessionError, Timeout
 from pssh.output import (
     DEFAULT_DECODE_ERRORS, DEFAULT_MAX_UNREAD_OUTPUT, BufferData, HostOutput, HostOutputBuffers,
     Stdin, host_logger)
@@ -43,8 +37,6 @@ from pssh.transfer.client import TransferMixin
 __all__ = ["SSHClient", "logger"]
 
 logger = logging.getLogger(__name__)
-
-_SOCKET_ERRORS = frozenset((-1, -7, -13, -43, -45))  # SOCKET_NONE/SEND/DISCONNECT/RECV, BAD_SOCKET
 
 
 class SSHClient(TransferMixin):
@@ -79,6 +71,7 @@ class SSHClient(TransferMixin):
         self.session = None
         self.sock = None
         self._waiter = None
+        self.caller = None
         self._keepalive = None
         self._channels = {}
         self._closed = False
@@ -100,6 +93,9 @@ class SSHClient(TransferMixin):
         every user of the session (channels, SFTP, tunnels through this host)."""
         return self._waiter
 
+    def _is_closed(self):
+        return self._closed
+
     def _open_connection(self, settings):
         open_proxied = None
         if settings.proxy_hop is not None:
@@ -107,6 +103,8 @@ class SSHClient(TransferMixin):
             open_proxied = functools.partial(open_tunnel, settings,
                                              client_factory=_bastion_client)
         self.sock, self._waiter, self.session = _connect.connect(settings, open_proxied)
+        self.caller = Caller(settings.host, settings.port, self.session, self._waiter,
+                             settings.op_timeout, self._is_closed)
         self.configure_keepalive()
         if self.forward_ssh_agent:
             self._start_agent_forwarding()
@@ -145,8 +143,8 @@ class SSHClient(TransferMixin):
 
     def _request_agent_forwarding(self, channel, deadline):
         try:
-            self._call(channel.request_auth_agent, deadline=deadline,
-                       what="Agent forwarding request")
+            self.caller.call(channel.request_auth_agent, deadline=deadline,
+                             what="Agent forwarding request")
         except SessionError as exc:
             if not isinstance(exc.cause, ChannelRequestDenied):
                 raise
@@ -177,24 +175,12 @@ class SSHClient(TransferMixin):
         timer.start(_send_keepalive, weakref.ref(self))
         self._keepalive = timer
 
-    def _call(self, func, *args, deadline=None, what="operation", exclusive=False):
-        if self._closed:
-            raise SessionError("Client for host %s:%s is closed", self.host, self.port,
-                               host=self.host, port=self.port)
-        try:
-            return calls.call(self.session, self._waiter, func, args, deadline, exclusive)
-        except (DeadlineExceeded, WaiterClosed) as failure:
-            raise calls.wait_error(failure, self.host, self.port, what) from None
-        except SSH2Error as exc:
-            raise self._ssh_error(what, exc) from exc
-
     def eagain(self, func, *args, **kwargs):
         """2.x helper: ``func(*args, **kwargs)`` retried on EAGAIN, waiting on the socket
         (bounded by ``timeout``); returns its result."""
         if kwargs:
             func, args = functools.partial(func, *args, **kwargs), ()
-        return self._call(func, *args, deadline=deadline_after(self.settings.op_timeout),
-                          what=getattr(func, "__name__", "operation"))
+        return self.caller.call(func, *args, what=getattr(func, "__name__", "operation"))
 
     def eagain_write(self, write_func, data) -> None:
         """2.x helper: write all of ``data`` with ``write_func`` (a libssh2 write returning
@@ -210,9 +196,8 @@ class SSHClient(TransferMixin):
             done[0] += written
             return rc
         while done[0] < len(data):
-            rc = self._call(write_once, deadline=deadline, what="Writing")
-            if rc < 0:
-                raise self._code_error("Writing", rc)
+            self.caller.check(self.caller.call(write_once, deadline=deadline, what="Writing"),
+                              "Writing")
 
     def poll(self, timeout=None) -> None:
         """2.x helper: wait (at most ``timeout`` s) until the socket is ready in the
@@ -258,25 +243,6 @@ class SSHClient(TransferMixin):
         if rest:
             yield rest
 
-    def _ssh_error(self, what, exc, code=None):
-        if code is None:
-            code = error_code(exc)
-        detail = "%s%s" % (type(exc).__name__, ": %s" % exc if str(exc) else "")
-        if code in _SOCKET_ERRORS:
-            return ConnectionLostError("Connection to host %s:%s lost during %s - %s",
-                                       self.host, self.port, what, detail,
-                                       host=self.host, port=self.port, cause=exc)
-        return SessionError("%s failed on host %s:%s - %s", what, self.host, self.port, detail,
-                            host=self.host, port=self.port, cause=exc)
-
-    def _code_error(self, what, code):
-        try:
-            handle_error_codes(code)
-            exc = SSH2Error("libssh2 error %s" % code)
-        except SSH2Error as raised:
-            exc = raised
-        return self._ssh_error(what, exc, code)
-
     # channels and commands ----------------------------------------------
 
     def _start_deadline(self):
@@ -287,8 +253,8 @@ class SSHClient(TransferMixin):
     def open_session(self):
         """A new session channel (``ssh2.channel.Channel``)."""
         deadline = self._start_deadline()
-        return self._call(self.session.open_session, deadline=deadline, what="Opening a channel",
-                          exclusive=True)
+        return self.caller.call(self.session.open_session, deadline=deadline,
+                                what="Opening a channel", exclusive=True)
 
     def execute(self, cmd, use_pty=False, channel=None):
         """Deprecated: run ``cmd`` on a (new) channel and return the channel."""
@@ -296,8 +262,8 @@ class SSHClient(TransferMixin):
                       stacklevel=2)
         channel = channel or self.open_session()
         if use_pty:
-            self._call(channel.pty, what="PTY request")
-        self._call(channel.execute, cmd, what="Command execution")
+            self.caller.call(channel.pty, what="PTY request")
+        self.caller.call(channel.execute, cmd, what="Command execution")
         return channel
 
     def _build_command(self, command, sudo, user, shell):
@@ -316,224 +282,80 @@ class SSHClient(TransferMixin):
         """Start ``command`` and return its :class:`HostOutput` without waiting for it."""
         fqc = self._build_command(command, sudo, user, shell).encode(encoding)
         deadline = self._start_deadline()
-        channel = self._call(self.session.open_session, deadline=deadline,
-                             what="Opening a channel", exclusive=True)
+        channel = self.caller.call(self.session.open_session, deadline=deadline,
+                                   what="Opening a channel", exclusive=True)
         if self._agent_forwarder is not None:
             self._request_agent_forwarding(channel, deadline)
         if use_pty:
-            self._call(channel.pty, deadline=deadline, what="PTY request")
-        self._call(channel.execute, fqc, deadline=deadline, what="Command execution")
-        return self._start_output(channel, encoding, read_timeout or timeout, idle_timeout,
-                                  fqc)
+            self.caller.call(channel.pty, deadline=deadline, what="PTY request")
+        self.caller.call(channel.execute, fqc, deadline=deadline, what="Command execution")
+        return self.open_output(channel, encoding, read_timeout or timeout, idle_timeout, fqc)
 
-    def _start_output(self, channel, encoding, read_timeout, idle_timeout, fqc):
-        state = ChannelState(channel, self.host, self._agent_forwarder,
-                              self.max_unread_output)
-        state.pump = gevent.spawn(self._pump, state)
-        self._channels[id(channel)] = state
+    def open_output(self, channel, encoding: str = "utf-8", read_timeout=None,
+                    idle_timeout=None, fully_qualified_command=None) -> HostOutput:
+        """The :class:`HostOutput` of ``channel`` (an ``ssh2.channel.Channel`` that runs a
+        command or a shell), reading it from now on."""
+        io = Channel(channel, self.caller, self.settings.connect_timeout, self._agent_forwarder,
+                     self.max_unread_output).start()
+        self._channels[id(channel)] = io
+        state = io.state
         buffers = HostOutputBuffers(BufferData(state.pump, state.stdout),
                                     BufferData(state.pump, state.stderr))
-        output = HostOutput(self.host, channel, Stdin(channel, self, encoding), self,
+        output = HostOutput(self.host, channel, Stdin(io, self, encoding), self,
                             alias=self.alias, encoding=encoding, read_timeout=read_timeout,
-                            buffers=buffers, fully_qualified_command=fqc,
+                            buffers=buffers, fully_qualified_command=fully_qualified_command,
                             idle_timeout=idle_timeout, decode_errors=DEFAULT_DECODE_ERRORS,
-                            _state=state)
-        weakref.finalize(output, self._forget_output, id(channel))
+                            _io=io)
+        weakref.finalize(output, _forget_channel, self._channels, id(channel))
         return output
 
-    def _forget_output(self, channel_id):
-        # Nobody can read this command's output any more: a pump paused on a full buffer
-        # drops it and goes on, so that the command still runs to its end.
-        state = self._channels.pop(channel_id, None)
-        if state is not None:
-            state.orphaned = True
-            state.room.set()
-
-    def _pump(self, state):
-        channel = state.channel
-        error = None
-        try:
-            rc, remote_closed = self._pump_until_end(state)
-            if rc != 0 and not (state.closing and rc == LIBSSH2_ERROR_CHANNEL_CLOSED):
-                raise self._code_error("Reading command output", rc)
-            self._finish_channel(state, remote_closed)
-        except WaiterClosed as exc:
-            error = SessionError("Client for host %s:%s was closed while the command ran",
-                                 self.host, self.port, host=self.host, port=self.port,
-                                 cause=exc)
-        except Exception as exc:  # noqa: BLE001 - stored and re-raised to readers
-            error = exc
-        finally:
-            if self._waiter is not None:
-                self._waiter.settle()
-            state.error = error
-            state.stdout.finish(error)
-            state.stderr.finish(error)
-            state.done.set()
-
-    def _pump_until_end(self, state):
-        """Run the backend pump to the end of the output: (its code, closed without EOF).
-
-        The pump stops when a buffer reaches ``max_unread_output`` and resumes once the user
-        read some of it; meanwhile the channel is not read at all (each libssh2 read would
-        re-open the SSH window), so the server's sends stall on this channel alone.
-        """
-        closed_by_server = remote_close_flag(state.channel)
-        while True:
-            limit = state.limit()
-            wait = self._pump_wait(state, closed_by_server, limit)
-            try:
-                rc = backend.pump_channel(self.session, state.channel, state.stdout.data,
-                                          state.stderr.data, wait, state.on_data, limit)
-            except RemoteClosed:
-                logger.warning("[%s] the server closed the channel without sending EOF",
-                               self.host)
-                return 0, True
-            except LimitChanged:
-                continue
-            if rc != BUFFER_FULL:
-                return rc, False
-            self._wait_for_room(state)
-
-    def _pump_wait(self, state, closed_by_server, limit):
-        """The pump's wait: leaves the backend loop when the server closed the channel
-        (libssh2 never reports EOF for a channel closed without one: the pump would wait
-        for the socket forever) or when the buffer limit was changed meanwhile."""
-        waiter = self._waiter
-
-        def wait(directions):
-            if closed_by_server is not None and closed_by_server():
-                raise RemoteClosed()
-            if state.limit() != limit:
-                raise LimitChanged()
-            waiter(directions)
-        return wait
-
-    def _wait_for_room(self, state):
-        state.paused = True
-        state.blocked.set()
-        state.stdout.notify()   # readers waiting for the other stream fail fast
-        state.stderr.notify()
-        try:
-            while state.full() and not self._closed:
-                if state.orphaned:
-                    state.stdout.discard()
-                    state.stderr.discard()
-                    break
-                state.room.clear()
-                state.room.wait()
-        finally:
-            state.paused = False
-            state.blocked.clear()
-        if self._closed:
-            raise WaiterClosed("client closed")
-
-    def _finish_channel(self, state, remote_closed=False):
-        channel = state.channel
-        deadline = deadline_after(self.settings.connect_timeout)
-        if not state.closing:
-            state.closing = True
-            self._call(channel.close, deadline=deadline, what="Closing the channel")
-        if not remote_closed:  # libssh2 refuses to wait for a close that came without EOF
-            self._call(channel.wait_closed, deadline=deadline, what="Waiting for channel close")
-        signal = read_exit_signal(channel)
-        status = channel.get_exit_status()
-        if signal.name:
-            state.exit_signal = signal.name
-            state.exit_code = _signal_exit_code(signal.name)
-        elif signal.malformed:
-            # libssh2 answers 0 when no exit-status came: a command reported killed must
-            # not read as a success.
-            logger.warning("[%s] ignored a malformed exit-signal from the server (the name "
-                           "is not 1-32 of A-Z, 0-9); exit code %s", self.host, status or 255)
-            state.exit_code = status or 255
-        else:
-            state.exit_code = status
-
-    def _state(self, channel):
+    def _channel_io(self, channel):
         return self._channels.get(id(channel))
-
-    def _write_channel(self, channel, data, deadline=None):
-        """Write all of ``data``; by default within ``timeout`` (a server that never opens
-        its window must not hold the writer forever)."""
-        if self._closed:
-            raise SessionError("Client for host %s:%s is closed", self.host, self.port,
-                               host=self.host, port=self.port)
-        if deadline is None:
-            deadline = deadline_after(self.settings.op_timeout)
-        wait = self._waiter.bind(deadline)
-        try:
-            rc = backend.write_all(self.session, channel, data, 0, wait)
-        except DeadlineExceeded:
-            raise Timeout("Writing to host %s:%s timed out after %s s: the server did not "
-                          "take the data (its channel window stayed closed or the network "
-                          "stalled)", self.host, self.port, self.timeout, host=self.host,
-                          port=self.port) from None
-        finally:
-            self._waiter.settle()
-        if rc < 0:
-            raise self._code_error("Writing to the channel", rc)
-        return rc
-
-    def _send_eof(self, channel):
-        state = self._state(channel)
-        if state is not None and (state.closing or state.done.is_set()):
-            # The channel is closed (its id may already be reused): nothing to send.
-            return
-        self._call(channel.send_eof, deadline=deadline_after(self.settings.op_timeout),
-                   what="Sending EOF")
 
     def wait_finished(self, host_output, timeout=None):
         """Wait until the command of ``host_output`` finished: EOF, exit status, channel closed."""
         if not isinstance(host_output, HostOutput):
             raise ValueError("%s is not a HostOutput" % (host_output,))
-        state = host_output.channel_state
-        if host_output.channel is None or state is None:
+        io = host_output.channel_io
+        if host_output.channel is None or io is None:
             return
-        if not state.wait_done(timeout):
-            raise Timeout("Timeout of %s s waiting for the command on host %s to finish",
-                          timeout, self.host, host=self.host, port=self.port)
-        if state.error is not None:
-            raise state.error
+        io.wait_finished(timeout)
 
     def finished(self, channel):
         """True once the command on ``channel`` has finished (None without a channel)."""
         if channel is None:
             return None
-        state = self._state(channel)
-        if state is None:
+        io = self._channel_io(channel)
+        if io is None:
             return channel.eof()
-        return state.done.is_set()
+        return io.finished
 
     def get_exit_status(self, channel):
         """Exit status of the command on ``channel``; None until it finished."""
         if channel is None:
             return None
-        state = self._state(channel)
-        if state is None:
+        io = self._channel_io(channel)
+        if io is None:
             return channel.get_exit_status() if channel.eof() else None
-        return state.exit_code
+        return io.exit_code
 
     def close_channel(self, channel):
         """Close ``channel`` (with a PTY this ends the remote command)."""
-        state = self._state(channel)
-        if state is not None:
-            if state.closing:
-                return
-            state.closing = True
-            state.room.set()
-        self._call(channel.close, deadline=deadline_after(self.settings.op_timeout),
-                   what="Closing the channel")
+        io = self._channel_io(channel)
+        if io is not None:
+            io.close()
+        else:
+            self.caller.call(channel.close, what="Closing the channel")
 
     def open_shell(self, encoding="utf-8", read_timeout=None):
         """An :class:`InteractiveShell` on a new channel (no PTY)."""
         deadline = self._start_deadline()
-        channel = self._call(self.session.open_session, deadline=deadline,
-                             what="Opening a channel", exclusive=True)
+        channel = self.caller.call(self.session.open_session, deadline=deadline,
+                                   what="Opening a channel", exclusive=True)
         if self._agent_forwarder is not None:
             self._request_agent_forwarding(channel, deadline)
-        self._call(channel.shell, deadline=deadline, what="Starting a shell")
-        output = self._start_output(channel, encoding, read_timeout, None, None)
+        self.caller.call(channel.shell, deadline=deadline, what="Starting a shell")
+        output = self.open_output(channel, encoding, read_timeout)
         return InteractiveShell(channel, self, encoding=encoding, read_timeout=read_timeout,
                                 output=output)
 
@@ -566,14 +388,14 @@ class SSHClient(TransferMixin):
             self._keepalive = None
         if self._agent_forwarder is not None:
             self._agent_forwarder.close()
-        for state in list(self._channels.values()):
-            state.room.set()    # a pump paused on a full buffer ends now
+        for io in list(self._channels.values()):
+            io.wake()
         session, waiter = self.session, self._waiter
         try:
             calls.call(session, waiter, session.disconnect, (),
                        deadline_after(self.settings.disconnect_timeout), exclusive=True)
         except (SSH2Error, DeadlineExceeded, WaiterClosed):
-            pass
+            pass  # the socket goes anyway; its end is all that is left to do
         waiter.close(ConnectionLostError("Client for host %s:%s was closed", self.host,
                                          self.port, host=self.host, port=self.port))
         _connect._discard(self.sock)
@@ -607,11 +429,10 @@ def _send_keepalive(client_ref):
         pass
 
 
-def _signal_exit_code(name):
-    import signal
-    try:
-        return 128 + int(signal.Signals["SIG" + name.upper()])
-    except KeyError:
-        return 255
+def _forget_channel(channels, channel_id):
+    # The HostOutput is gone: nobody can read this command's output any more.
+    io = channels.pop(channel_id, None)
+    if io is not None:
+        io.orphan()
 
 

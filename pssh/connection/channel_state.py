@@ -1,8 +1,9 @@
 """The state of one command's channel, shared by its pump, its output and the waits on it.
 
-The pump (``SSHClient._pump``) fills the two buffers; when one holds ``max_unread_output``
-unread bytes the pump stops reading the channel until the user reads (or raises the cap);
-readers and waits that cannot progress meanwhile fail fast (``pssh.output.buffer_full_error``).
+The pump of :class:`pssh.connection.channel.Channel` fills the two buffers; when one holds
+``max_unread_output`` unread bytes the pump stops reading the channel until the user reads (or
+raises the cap); readers and waits that cannot progress meanwhile fail fast
+(``pssh.output.buffer_full_error``).
 """
 from time import monotonic
 

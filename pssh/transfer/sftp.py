@@ -20,6 +20,7 @@ from ssh2.sftp_handle import SFTPAttributes
 
 from pssh._pure import error_code
 from pssh.core import calls
+from pssh.core.calls import CallFailed
 from pssh.core.backend import backend
 from pssh.core.hub import DeadlineExceeded, WaiterClosed, deadline_after
 from pssh.core.libssh2 import LIB, pointer
@@ -29,43 +30,20 @@ from pssh.exceptions import ConnectionLostError, SessionError, SFTPError, SFTPIO
 logger = logging.getLogger(__name__)
 
 EAGAIN = backend.LIBSSH2_ERROR_EAGAIN
-SFTP_PROTOCOL = -31
-_SOCKET_ERRORS = frozenset((-1, -7, -13, -43, -45, -26))  # -26: channel closed
+SFTP_PROTOCOL = calls.SFTP_PROTOCOL
 FX_NO_SUCH_FILE = 2
 FX_PERMISSION_DENIED = 3
 FX_FAILURE = 4
-FX_NAMES = {1: "end of file", 2: "no such file or directory", 3: "permission denied",
-            4: "failure", 5: "bad message", 6: "no connection", 7: "connection lost",
-            8: "operation unsupported", 11: "file already exists", 14: "no space on filesystem",
-            15: "quota exceeded"}
+FX_NAMES = calls.SFTP_STATUS_NAMES
 
 _WRITE_FLAGS = LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC
 _NEW_FLAGS = LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL
 FX_OP_UNSUPPORTED = 8
 DIR_MODE = 0o755
 
-
-class Failed(Exception):
-    """A libssh2 call failed: ``code`` (libssh2), ``status`` (SFTP status or None), ``exc``."""
-
-    def __init__(self, code, status=None, exc=None):
-        super().__init__(code, status)
-        self.code = code
-        self.status = status
-        self.exc = exc
-
-    @property
-    def lost(self):
-        return self.code in _SOCKET_ERRORS
-
-    def describe(self):
-        if self.status is not None:
-            return FX_NAMES.get(self.status, "SFTP status %s" % self.status)
-        if self.lost:
-            return "connection lost"
-        if self.exc is not None:
-            return "%s%s" % (type(self.exc).__name__, ": %s" % self.exc if str(self.exc) else "")
-        return "libssh2 error %s" % self.code
+# A transfer step's failure: the one failure of pssh.core.calls (``lost`` when nothing more
+# can be done on the SFTP channel or the connection, which includes timeouts).
+Failed = CallFailed
 
 
 def encode_path(path, encoding="utf-8"):
@@ -85,12 +63,15 @@ class Ops:
 
     def __init__(self, client):
         self.client = client
+        caller = client.caller
         self.host = client.host
         self.port = client.port
-        self.session = client.session
-        self.waiter = client.waiter
+        self.session = caller.session
+        self.waiter = caller.waiter
         # op_timeout (pssh.connection.settings): each request and each socket wait.
-        self.timeout = client.settings.op_timeout
+        self.timeout = caller.op_timeout
+        # Each request, raising CallFailed; wrap() names the step, the path and the host.
+        self.call = caller.attempt
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -107,36 +88,20 @@ class Ops:
             waiter.wait(directions, monotonic() + timeout)
         return wait
 
-    def call(self, func, *args, sftp=None, exclusive=False):
-        """``func(*args)`` until it stops returning EAGAIN; raises :class:`Failed`
-        (``exclusive``: see :func:`pssh.core.calls.call`)."""
-        if self.client.closed:
-            raise SessionError("Client for host %s:%s is closed", self.host, self.port,
-                               host=self.host, port=self.port)
-        try:
-            return calls.call(self.session, self.waiter, func, args, self.deadline(), exclusive)
-        except SSH2Error as exc:
-            code = code_of(exc)
-            status = None
-            if sftp is not None and code == SFTP_PROTOCOL:
-                try:
-                    status = sftp.last_error()
-                except SSH2Error:
-                    status = None
-            raise Failed(code, status, exc) from None
-
     def settle(self):
         self.waiter.settle()
 
     def wrap(self, cls, what, path, failure, **extra):
-        """The exception for a :class:`Failed` / DeadlineExceeded / WaiterClosed of ``what``."""
-        if isinstance(failure, DeadlineExceeded):
-            exc = calls.wait_error(failure, self.host, self.port, "%s of %s" % (what, path))
+        """The exception (``cls``, naming host and path) for the failure of step ``what``:
+        a :class:`CallFailed`, or a wait failure of a data loop."""
+        failure = CallFailed.of(failure)
+        if failure.timed_out:
+            exc = failure.error(self.host, self.port, "%s of %s" % (what, path))
             exc.path = path
             return exc
-        if isinstance(failure, WaiterClosed):
+        if failure.closed:
             cause = SessionError("Client for host %s:%s was closed", self.host, self.port,
-                                 host=self.host, port=self.port, cause=failure)
+                                 host=self.host, port=self.port, cause=failure.exc)
             return cls(transfer_format(what), path, self.host, "client closed",
                        host=self.host, port=self.port, cause=cause, path=path)
         if failure.lost:
@@ -156,14 +121,12 @@ class Ops:
     def make_sftp(self):
         try:
             return self.call(self.session.sftp_init, exclusive=True)
-        except (Failed, DeadlineExceeded, WaiterClosed) as failure:
-            if isinstance(failure, DeadlineExceeded):
-                raise calls.wait_error(failure, self.host, self.port,
-                                       "Starting an SFTP session") from None
-            cause = failure.exc if isinstance(failure, Failed) else failure
+        except Failed as failure:
+            if failure.timed_out:
+                raise failure.error(self.host, self.port, "Starting an SFTP session") from None
             raise SFTPError("Error initialising SFTP session on host %s - %s", self.host,
-                            failure.describe() if isinstance(failure, Failed) else "closed",
-                            host=self.host, port=self.port, cause=cause) from None
+                            "closed" if failure.closed else failure.describe(),
+                            host=self.host, port=self.port, cause=failure.exc) from None
 
     def stat(self, sftp, path_b, follow=True):
         """SFTPAttributes of ``path_b`` (of the link itself unless ``follow``), or None if it
