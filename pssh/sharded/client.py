@@ -7,7 +7,6 @@ open, so later commands go to the same shard and reuse them. A shard that dies f
 the hosts it had not reported, with :class:`ShardLostError`; its batches move to the other
 shards for later commands.
 """
-import itertools
 import logging
 import os
 import queue
@@ -26,8 +25,8 @@ __all__ = ["ShardedClient"]
 
 logger = logging.getLogger(__name__)
 
-# Tasks queued per shard during the work-queue phase: one running, one ready to start.
-_TASKS_PER_SHARD = 2
+# Batches a shard runs at once while batches wait for a shard (the first command).
+_BATCHES_IN_FLIGHT = 4
 # Batches per shard aimed for, so that the work queue can balance; and the size bounds.
 _BATCHES_PER_SHARD = 4
 _MAX_BATCH = 100
@@ -235,7 +234,13 @@ def _in_host_order(records):
 
 
 class _Dispatch:
-    """One command or copy over every batch: the work queue and the affinity rules."""
+    """One command or copy over every batch: the work queue and the affinity rules.
+
+    Each shard has at most one :func:`pssh.sharded.shard.step` task in flight; it carries
+    the batches handed to that shard since the last one and returns the batches that have
+    finished there. Batches a shard already holds go back to it; the others wait in a queue
+    and go to the shard with the fewest batches running, up to ``_BATCHES_IN_FLIGHT``.
+    """
 
     def __init__(self, client, operation, spec, per_host):
         self.client = client
@@ -243,79 +248,91 @@ class _Dispatch:
         self.operation = operation
         self.spec = spec
         self.per_host = per_host
+        self.call_id = uuid.uuid4().hex
         self.done = queue.Queue()
-        self.running = {}                        # token -> (shard index, [batches])
-        self.load = [0] * self.shards.count      # tasks queued per shard
-        self.waiting = deque()                   # batches no live shard holds
-        self.tokens = itertools.count()
-
-    def submit(self, shard_index, batches):
-        token = next(self.tokens)
-        for batch in batches:
-            batch.shard = shard_index
-        future = self.shards.submit(
-            shard_index, shard.run_batches, self.client._id, self.client._options,
-            self.client._task_batches(batches, self.per_host), self.operation, self.spec)
-        self.running[token] = (shard_index, batches)
-        self.load[shard_index] += 1
-        future.add_done_callback(lambda finished, token=token: self.done.put((token, finished)))
+        count = self.shards.count
+        self.running = [dict() for _ in range(count)]   # batch id -> batch, per shard
+        self.to_send = [[] for _ in range(count)]       # batches for the next step, per shard
+        self.stepping = [False] * count
+        self.waiting = deque()                          # batches no live shard holds
 
     def start(self):
-        held = {}
         for batch in self.client._batches:
             if batch.shard is not None and self.shards.alive[batch.shard]:
-                held.setdefault(batch.shard, []).append(batch)
+                self.to_send[batch.shard].append(batch)
             else:
                 batch.shard = None
                 self.waiting.append(batch)
-        for shard_index, batches in held.items():
-            self.submit(shard_index, batches)
+
+    def load(self, index):
+        return len(self.running[index]) + len(self.to_send[index])
 
     def fill(self):
-        """Hand waiting batches to the live shards with room, least loaded first."""
+        """Hand waiting batches to live shards with room; records of batches no shard can
+        take any more (every shard lost)."""
+        live = [index for index in range(self.shards.count) if self.shards.alive[index]]
+        if not live:
+            lost, self.waiting = list(self.waiting), deque()
+            return self.client._lost_records(self.operation, lost, None, None) if lost else []
         while self.waiting:
-            live = [index for index in range(self.shards.count) if self.shards.alive[index]]
-            if not live:
-                return self.client._lost_records(self.operation, list(self.waiting), None,
-                                                 None)
-            index = min(live, key=self.load.__getitem__)
-            if self.load[index] >= _TASKS_PER_SHARD:
+            index = min(live, key=self.load)
+            if self.load(index) >= _BATCHES_IN_FLIGHT:
                 break
-            self.submit(index, [self.waiting.popleft()])
+            self.to_send[index].append(self.waiting.popleft())
         return []
+
+    def send_steps(self):
+        for index in range(self.shards.count):
+            if self.stepping[index] or not self.shards.alive[index]:
+                continue
+            batches, self.to_send[index] = self.to_send[index], []
+            if not batches and not self.running[index]:
+                continue
+            for batch in batches:
+                batch.shard = index
+                self.running[index][batch.id] = batch
+            future = self.shards.submit(
+                index, shard.step, self.client._id, self.call_id, self.client._options,
+                self.client._task_batches(batches, self.per_host), self.operation, self.spec)
+            self.stepping[index] = True
+            future.add_done_callback(lambda finished, index=index: self.done.put((index,
+                                                                                  finished)))
 
     def results(self):
         try:
             self.start()
-            lost = self.fill()
-            if lost:
-                self.waiting.clear()
-                yield from lost
-            while self.running:
+            yield from self.fill()
+            self.send_steps()
+            while any(self.stepping):
                 try:
-                    token, future = self.done.get(timeout=_POLL_SECONDS)
+                    index, future = self.done.get(timeout=_POLL_SECONDS)
                 except queue.Empty:
                     continue
-                shard_index, batches = self.running.pop(token)
-                self.load[shard_index] -= 1
+                self.stepping[index] = False
                 try:
-                    records = future.result()
+                    finished = future.result()
                 except Exception as exc:  # noqa: BLE001 - the shard failed, not one host
-                    records = self.lost(shard_index, batches, exc)
-                yield from records
-                lost = self.fill()
-                if lost:
-                    self.waiting.clear()
-                    yield from lost
+                    yield from self.lost(index, exc)
+                else:
+                    for batch_id, records in finished:
+                        self.running[index].pop(batch_id, None)
+                        yield from records
+                yield from self.fill()
+                self.send_steps()
         except KeyboardInterrupt:
             logger.info("interrupted: stopping every shard")
             self.client.terminate()
             raise
 
-    def lost(self, shard_index, batches, exc):
-        if self.shards.is_loss(shard_index, exc):
-            logger.warning("%s was lost: %s", self.shards.name(shard_index), exc)
-            self.shards.alive[shard_index] = False
+    def lost(self, index, exc):
+        """Every batch running on shard ``index`` fails; a dead shard takes no more."""
+        if self.shards.is_loss(index, exc):
+            logger.warning("%s was lost: %s", self.shards.name(index), exc)
+            self.shards.alive[index] = False
+            self.waiting.extend(self.to_send[index])
+            self.to_send[index] = []
+        batches = list(self.running[index].values())
+        self.running[index].clear()
         for batch in batches:
             batch.shard = None
-        return self.client._lost_records(self.operation, batches, shard_index, exc)
+        return self.client._lost_records(self.operation, batches, index, exc)

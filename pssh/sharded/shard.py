@@ -2,62 +2,109 @@
 
 A shard keeps one :class:`pssh.ParallelSSHClient` per batch of hosts it was given, keyed by
 the sharded client's id and the batch id, for as long as that sharded client lives: a later
-command on the same hosts reuses the open connections. Every function here is a plain
-module-level function so that it pickles by reference for both executors.
+command on the same hosts reuses the open connections.
 
-All pssh work of a process happens on one thread: the process's main thread for local
-shards, and one dedicated thread per process for Dask workers (their tasks run on a thread
-pool, and gevent's hub and a client's sockets belong to the thread that created them).
+All pssh work of a process runs on one thread with its own gevent hub (the *pssh thread*),
+whatever thread the executor runs tasks on: gevent's hub and a client's sockets belong to the
+thread that created them, and Dask runs tasks on a thread pool. Executor tasks only hand
+batches to that thread and wait for finished ones (:func:`step`), so the batches of a shard
+run at the same time and each finished batch is reported at once.
+
+Every function called by the parent is a plain module-level function, pickled by reference.
 """
 import logging
 import os
+import queue
 import signal
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future
 
 import gevent
+from gevent.event import Event
 
 from pssh.parallel import ParallelSSHClient, raise_fd_limit
 from pssh.sharded.records import HostResult, TransferResult, collect_output
 
-__all__ = ["init_local_shard", "shard_pid", "run_batches", "forget_client"]
+__all__ = ["init_local_shard", "shard_pid", "step", "forget_client"]
 
 logger = logging.getLogger(__name__)
 
 # Descriptors a shard asks for: its batches together may hold thousands of connections.
 _WANTED_FDS = 1 << 16
 
-# client id -> {batch id: ParallelSSHClient}
-_CLIENTS = {}
-_pssh_thread = None
-_pssh_thread_lock = threading.Lock()
-
 
 def init_local_shard(log_level):
     """Initializer of a local shard process: Ctrl-C is the parent's to handle (it kills the
-    shards), logging follows the parent's ``pssh`` level, and the open-file limit is raised."""
+    shards), and logging follows the parent's ``pssh`` level."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if log_level is not None:
         logging.basicConfig(level=log_level,
                             format="%(asctime)s %(processName)s %(name)s %(levelname)s: "
                                    "%(message)s")
-    raise_fd_limit(_WANTED_FDS)
 
 
 def shard_pid():
     return os.getpid()
 
 
-def _on_pssh_thread(func, *args):
-    """Run ``func(*args)`` on this process's one pssh thread (see the module docstring)."""
-    global _pssh_thread
-    if threading.current_thread() is threading.main_thread():
-        return func(*args)
-    with _pssh_thread_lock:
-        if _pssh_thread is None:
-            raise_fd_limit(_WANTED_FDS)
-            _pssh_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pssh-shard")
-    return _pssh_thread.submit(func, *args).result()
+class _PsshThread:
+    """The thread running this process's gevent hub; other threads hand it work."""
+
+    def __init__(self):
+        raise_fd_limit(_WANTED_FDS)
+        self._inbox = deque()
+        self._wakeup = None
+        started = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(started,),
+                                        name="pssh-shard", daemon=True)
+        self._thread.start()
+        started.wait()
+
+    def _serve(self, started):
+        # The async watcher is the one thread-safe way to wake this hub; while it is
+        # active the loop never runs dry, so the wait below lasts as long as the process.
+        self._wakeup = gevent.get_hub().loop.async_()
+        self._wakeup.start(self._take_inbox)
+        started.set()
+        Event().wait()
+
+    def _take_inbox(self):
+        while self._inbox:
+            func, args = self._inbox.popleft()
+            gevent.spawn(func, *args)
+
+    def call_soon(self, func, *args):
+        self._inbox.append((func, args))
+        self._wakeup.send()
+
+    def call(self, func, *args):
+        """``func(*args)`` on the pssh thread; waits for its result."""
+        result = Future()
+
+        def run():
+            try:
+                result.set_result(func(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                result.set_exception(exc)
+        self.call_soon(run)
+        return result.result()
+
+
+_runtime = None
+_runtime_lock = threading.Lock()
+# client id -> {batch id: ParallelSSHClient}; touched on the pssh thread only
+_CLIENTS = {}
+# (client id, call id) -> [queue of (batch id, records), batches not yet reported]
+_CALLS = {}
+
+
+def _pssh_thread():
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = _PsshThread()
+        return _runtime
 
 
 def _batch_client(client_id, batch_id, entries, options):
@@ -73,7 +120,7 @@ def _batch_client(client_id, batch_id, entries, options):
 
 
 def _run_command(client, entries, spec):
-    """HostResults of one batch for ``spec`` = (command, (), run kwargs, (cap, spool dir))."""
+    """HostResults of one batch; ``spec`` = (command, (), run kwargs, (cap, spool dir))."""
     command, _args, kwargs, (cap, spool_dir) = spec
     outputs = client.run_command(command, stop_on_errors=False, **kwargs)
     readers = [gevent.spawn(collect_output, index, host_out, cap, spool_dir,
@@ -84,7 +131,7 @@ def _run_command(client, entries, spec):
 
 
 def _transfer(client, entries, spec):
-    """TransferResults of one batch for ``spec`` = (method name, args, kwargs, None)."""
+    """TransferResults of one batch; ``spec`` = (method name, args, kwargs, None)."""
     method, args, kwargs, _extra = spec
     greenlets = getattr(client, method)(*args, **kwargs)
     gevent.joinall(greenlets)
@@ -96,38 +143,51 @@ def _transfer(client, entries, spec):
 _OPERATIONS = {"run": _run_command, "transfer": _transfer}
 
 
-def _run_batch(client_id, options, batch, operation, spec):
+def _failed(operation, entries, exc):
+    record = HostResult if operation == "run" else TransferResult
+    return [record(index, host, getattr(config, "alias", None), exception=exc)
+            for index, host, config in entries]
+
+
+def _run_batch(done, client_id, options, batch, operation, spec):
+    """Runs on the pssh thread; puts ``(batch id, records)`` on ``done`` whatever happens."""
     batch_id, entries, per_host = batch
     try:
         client = _batch_client(client_id, batch_id, entries, options)
-    except Exception as exc:  # noqa: BLE001 - e.g. a bad option fails every host of the batch
-        return [_failed(operation, index, host, config, exc) for index, host, config in entries]
-    if per_host:
-        # host_args / copy_args for this batch's hosts only, in the batch's order.
-        spec = spec[:2] + (dict(spec[2], **per_host),) + spec[3:]
-    return _OPERATIONS[operation](client, entries, spec)
+        if per_host:
+            # host_args / copy_args of this batch's hosts, in the batch's order
+            spec = spec[:2] + (dict(spec[2], **per_host),) + spec[3:]
+        records = _OPERATIONS[operation](client, entries, spec)
+    except Exception as exc:  # noqa: BLE001 - e.g. a bad option: every host of the batch
+        records = _failed(operation, entries, exc)
+    done.put((batch_id, records))
 
 
-def _failed(operation, index, host, config, exc):
-    alias = getattr(config, "alias", None)
-    if operation == "run":
-        return HostResult(index, host, alias, exception=exc)
-    return TransferResult(index, host, alias, exception=exc)
-
-
-def _run_batches_here(client_id, options, batches, operation, spec):
-    workers = [gevent.spawn(_run_batch, client_id, options, batch, operation, spec)
-               for batch in batches]
-    gevent.joinall(workers, raise_error=True)
-    return [record for worker in workers for record in worker.get()]
-
-
-def run_batches(client_id, options, batches, operation, spec):
-    """Run ``operation`` on every batch at once; returns the records of all their hosts.
+def step(client_id, call_id, options, batches, operation, spec):
+    """Start ``batches`` (on top of those of this call already running here), then wait until
+    at least one batch of the call has finished; returns ``[(batch id, records)]`` of every
+    finished batch not reported yet.
 
     ``batches``: [(batch id, [(index, host, host_config)], per-host keyword arguments)].
     """
-    return _on_pssh_thread(_run_batches_here, client_id, options, batches, operation, spec)
+    runtime = _pssh_thread()
+    key = (client_id, call_id)
+    with _runtime_lock:
+        call = _CALLS.setdefault(key, [queue.Queue(), 0])
+        call[1] += len(batches)
+    for batch in batches:
+        runtime.call_soon(_run_batch, call[0], client_id, options, batch, operation, spec)
+    finished = [call[0].get()]
+    while True:
+        try:
+            finished.append(call[0].get_nowait())
+        except queue.Empty:
+            break
+    with _runtime_lock:
+        call[1] -= len(finished)
+        if call[1] <= 0:
+            _CALLS.pop(key, None)
+    return finished
 
 
 def _forget_here(client_id):
@@ -141,4 +201,9 @@ def _forget_here(client_id):
 
 def forget_client(client_id):
     """Close and drop every connection this shard holds for ``client_id``."""
-    return _on_pssh_thread(_forget_here, client_id)
+    with _runtime_lock:
+        for key in [key for key in _CALLS if key[0] == client_id]:
+            del _CALLS[key]
+    if _runtime is None:
+        return True
+    return _pssh_thread().call(_forget_here, client_id)
