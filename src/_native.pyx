@@ -3,8 +3,8 @@
 """pssh._native: C hot loops for the pssh "native" backend.
 
 Same API as pssh._pure.  Operates on ssh2-python objects by reading their
-raw libssh2 pointers and calling the libssh2 copy ssh2-python loaded (see
-libssh2_table.pxi).  Importing runs a self-check and raises ImportError on
+raw libssh2 pointers and calling the libssh2 copy ssh2-python loaded, through
+pssh.core.libssh2's binding (see libssh2_table.pxi).  Importing runs a self-check and raises ImportError on
 any mismatch so the backend selector can fall back to the pure backend.
 
 No gevent here on purpose: blocking is delegated to the `wait` callable the
@@ -20,8 +20,9 @@ BACKEND_NAME = "native"
 LIBSSH2_ERROR_EAGAIN = _EAGAIN
 
 # Order matters: later parts use names declared by earlier ones.
-include "ssh2_objects.pxi"     # layouts, cached types, pointer extraction
-include "libssh2_table.pxi"    # dlsym'd function table + self_check_info()
+include "libssh2_api.pxi"      # generated: prototypes, table, object structs
+include "ssh2_objects.pxi"     # cached types, pointer extraction
+include "libssh2_table.pxi"    # the table filled and self-checked, self_check_info()
 include "read.pxi"             # pump_channel()
 include "write.pxi"            # write_all()
 include "sftp.pxi"             # sftp_write_file(), sftp_read_file()

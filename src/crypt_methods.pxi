@@ -7,29 +7,9 @@ from libc.string cimport memcmp, memcpy, memset, strcmp
 from libc.stddef cimport ptrdiff_t
 from libc.stdint cimport uintptr_t
 
-cdef extern from *:
-    """
-    #include <sys/mman.h>
-    #include <unistd.h>
-    #include <arpa/inet.h>
-    #include <pthread.h>
-    /* Serialises install_gcm_wrapper() across threads (src/gcm.pxi). */
-    static pthread_mutex_t pssh_gcm_install_lock = PTHREAD_MUTEX_INITIALIZER;
-    /* Per-thread: the packet whose encryption was done in one call.  A
-       packet's crypt() calls all happen in one thread, in order, within one
-       _libssh2_transport_send call. */
-    static __thread void *pssh_gcm_batch_ctx = NULL;
-    static __thread unsigned char *pssh_gcm_batch_start = NULL;
-    static __thread unsigned char *pssh_gcm_batch_end = NULL;
-    /* Per-thread: session -> its struct transportpacket, learnt from the
-       outbuf address of the session's last encrypted packet. */
-    #define PSSH_GCM_SESSIONS 16
-    static __thread void *pssh_gcm_sessions[PSSH_GCM_SESSIONS];
-    static __thread unsigned char *pssh_gcm_packets[PSSH_GCM_SESSIONS];
-    static __thread unsigned int pssh_gcm_next = 0;
-    /* Per-thread: the next aes-ctr/aes-cbc encryption call starts a packet. */
-    static __thread int pssh_block_packet_start = 1;
-    """
+# The C side (thread-local batching state, the install mutex, system
+# headers) is src/gcm_guard.c; setup.py compiles it into the extension.
+cdef extern from "gcm_guard.h":
     void *pssh_gcm_batch_ctx
     unsigned char *pssh_gcm_batch_start
     unsigned char *pssh_gcm_batch_end

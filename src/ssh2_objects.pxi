@@ -1,30 +1,19 @@
-# ssh2-python object access: layout declarations, cached types, and
-# type-checked extraction of raw libssh2 pointers.
+# ssh2-python object access: cached types and type-checked extraction of raw
+# libssh2 pointers, through the structs src/libssh2_api.pxi declares.
 #
 # Why raw pointers: going through ssh2-python's Python methods costs an
 # attribute lookup, argument parsing, a bytes allocation and a GIL round trip
 # per libssh2 call; the whole point of this module is to run the hot loops in C.
-# Why our own header: ssh2-python's .pxd files need <libssh2.h> (not present,
-# and it would describe the wrong libssh2 anyway).  See ssh2_layout.h.
-
-from cpython.object cimport PyTypeObject
+# Why our own structs: ssh2-python's .pxd files need <libssh2.h> (not present,
+# and it would describe the wrong libssh2 anyway).  They are generated from
+# pssh/core/libssh2_declarations.py, the list pssh.core.libssh2's ctypes
+# structures come from, and checked against the types at import
+# (libssh2_table.pxi).
 
 import ssh2.session
 import ssh2.channel
 import ssh2.sftp
 import ssh2.sftp_handle
-
-cdef extern from "ssh2_layout.h":
-    # Only the fields we touch are listed; sizeof() uses the real C struct.
-    ctypedef struct pssh_ssh2_Session:
-        void *_session
-    ctypedef struct pssh_ssh2_Channel:
-        void *_channel
-    ctypedef struct pssh_ssh2_SFTP:
-        void *_sftp
-    ctypedef struct pssh_ssh2_SFTPHandle:
-        void *_handle
-        int _closed
 
 # Exact types, cached once: `type(x) is T` is a pointer compare, and exactness
 # matters because a subclass could carry a different layout.
@@ -32,30 +21,6 @@ cdef object _SessionType = ssh2.session.Session
 cdef object _ChannelType = ssh2.channel.Channel
 cdef object _SFTPType = ssh2.sftp.SFTP
 cdef object _SFTPHandleType = ssh2.sftp_handle.SFTPHandle
-
-
-cdef int _check_layouts() except -1:
-    """Self-check (1): our struct sizes must equal the types' tp_basicsize.
-
-    Catches an ssh2-python release that added/removed/reordered-by-size
-    fields; reading the pointer from the wrong offset would crash later.
-    """
-    cdef list bad = []
-    cdef tuple checks = (
-        (_SessionType, sizeof(pssh_ssh2_Session)),
-        (_ChannelType, sizeof(pssh_ssh2_Channel)),
-        (_SFTPType, sizeof(pssh_ssh2_SFTP)),
-        (_SFTPHandleType, sizeof(pssh_ssh2_SFTPHandle)),
-    )
-    for tp, expected in checks:
-        actual = (<PyTypeObject *>tp).tp_basicsize
-        if actual != expected:
-            bad.append(f"{tp.__module__}.{tp.__qualname__}: "
-                       f"tp_basicsize={actual}, expected {expected}")
-    if bad:
-        raise ImportError("ssh2-python object layout mismatch ("
-                          + "; ".join(bad) + ")")
-    return 0
 
 
 cdef inline void *_session_ptr(object session) except NULL:
