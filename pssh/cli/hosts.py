@@ -5,6 +5,7 @@ several bracket groups, comma lists inside brackets); a bracketed part holding a
 IPv6 address instead (``[::1]:2222``). Group names (``@name``) are not resolved: pssh has no
 group source, so ``@`` only separates the user.
 """
+import ipaddress
 import os
 import re
 import sys
@@ -65,10 +66,17 @@ def _one_spec(token: str, where: str) -> List[HostSpec]:
         host, port_text = ipv6.groups()
         return [HostSpec(host, user, _port(port_text, where) if port_text else None)]
     if token.count(":") > 1 and "[" not in token:  # a bare IPv6 address has no port
+        try:
+            ipaddress.ip_address(token.split("%", 1)[0])
+        except ValueError:
+            raise HostSpecError("%s: %r is neither host[:port] nor an IPv6 address"
+                                % (where, token)) from None
         return [HostSpec(token, user, None)]
     match = _PORT.match(token)
     if match:
         token, port = match.group(1), _port(match.group(2), where)
+    elif ":" in token:
+        raise HostSpecError("%s: bad port in %r" % (where, token))
     if not token:
         raise HostSpecError("%s: no host name" % where)
     if "[" not in token:

@@ -26,9 +26,10 @@ STOP_WAIT_SECONDS = 2
 def quiet_expected_errors() -> None:
     """gevent prints a traceback for every greenlet that ends with an exception; a host's
     pssh or OS error is an expected outcome the CLI reports itself (a greenlet's error is
-    still raised by ``get()``)."""
+    still raised by ``get()``). Ctrl-C caught while the hub runs is still passed on to the
+    main greenlet, only not printed."""
     hub = gevent.get_hub()
-    hub.NOT_ERROR = tuple(hub.NOT_ERROR) + (PSSHError, OSError)
+    hub.NOT_ERROR = tuple(hub.NOT_ERROR) + (PSSHError, OSError, KeyboardInterrupt)
 
 
 def stop_unfinished(results: Sequence[HostResult], greenlets: Sequence) -> None:
