@@ -47,47 +47,44 @@ def error_code(exc):
 BUFFER_FULL = 1
 
 
+def _drain(read_ex, stream_id, buf, limit):
+    """Read ``stream_id`` into ``buf`` until a read returns <= 0, as src/read.pxi's ``_drain``:
+    (that last code, or ``BUFFER_FULL`` once ``buf`` holds ``limit`` bytes (0: no limit);
+    the number of bytes appended)."""
+    start = len(buf)
+    while True:
+        # Checked per read: data streaming in keeps a drain going, and each libssh2 read
+        # re-opens the SSH window, so only not reading bounds it.
+        if limit and len(buf) >= limit:
+            return BUFFER_FULL, len(buf) - start
+        try:
+            rc, data = read_ex(_CHUNK, stream_id)
+        except SSH2Error as exc:
+            return error_code(exc), len(buf) - start
+        if rc <= 0:
+            return rc, len(buf) - start
+        buf += data
+
+
 def pump_channel(session, channel, out, err, wait, on_data, limit=0):
     """Drain stdout and stderr of ``channel`` into ``out``/``err`` until remote EOF.
 
     Returns 0 at EOF or a negative libssh2 error code, or ``BUFFER_FULL`` (1) as soon as
     ``out`` or ``err`` holds ``limit`` bytes (0: no limit): the channel is then not read
     until the next call. ``on_data()`` is called after every pass that appended bytes;
-    ``wait(directions)`` on EAGAIN.
+    ``wait(directions)`` on EAGAIN. Step for step the loop of src/read.pxi.
     """
     eagain = LIBSSH2_ERROR_EAGAIN
     read_ex = channel.read_ex
     rechecked = False
-    limit = limit or float("inf")
     while True:
-        appended = False
-        try:
-            # The limit is checked per read: each libssh2 read re-opens the SSH window.
-            full = len(out) >= limit or len(err) >= limit
-            rc_out = rc_err = 0
-            if not full:
-                rc_out, data = read_ex(_CHUNK, 0)
-                while rc_out > 0:
-                    out += data
-                    appended = True
-                    if len(out) >= limit:
-                        full = True
-                        break
-                    rc_out, data = read_ex(_CHUNK, 0)
-            if not full:
-                rc_err, data = read_ex(_CHUNK, 1)
-                while rc_err > 0:
-                    err += data
-                    appended = True
-                    if len(err) >= limit:
-                        full = True
-                        break
-                    rc_err, data = read_ex(_CHUNK, 1)
-        except SSH2Error as exc:
-            if appended:
-                on_data()
-            return error_code(exc)
-        if full:
+        rc_out, appended = _drain(read_ex, 0, out, limit)
+        if rc_out == BUFFER_FULL:
+            rc_err = BUFFER_FULL
+        else:
+            rc_err, more = _drain(read_ex, 1, err, limit)
+            appended += more
+        if rc_err == BUFFER_FULL:
             if appended:
                 on_data()
             return BUFFER_FULL
@@ -98,14 +95,18 @@ def pump_channel(session, channel, out, err, wait, on_data, limit=0):
             return rc_out
         if rc_err < 0 and rc_err != eagain:
             return rc_err
-        if rc_out == 0 and rc_err == 0 and channel.eof():
-            return 0
-        # Reading one stream runs libssh2's transport loop, which may queue
-        # packets of the other stream (or EOF) after that one was read: look
-        # at the queue before sleeping on a socket that is already drained.
-        # poll_channel_read(1) looks at queued data of both streams. One retry
-        # without progress at most, so an unreadable queued packet cannot spin.
-        if not rechecked and (channel.poll_channel_read(1) or channel.eof()):
+        if rc_out == 0 and rc_err == 0:
+            if channel.eof():
+                return 0
+            if appended:
+                # 0 without EOF right after data: libssh2 may have more queued; another
+                # pass is cheaper than a wait.
+                continue
+        # Reading one stream runs libssh2's transport loop, which may queue packets of the
+        # other stream (or EOF) after that one was read: look at the queue (no I/O) before
+        # sleeping on a socket that is already drained. One retry without progress at most,
+        # so an unreadable queued packet cannot spin.
+        if not rechecked and (channel.poll_channel_read(1) > 0 or channel.eof()):
             rechecked = True
             continue
         rechecked = False

@@ -46,12 +46,13 @@ import hashlib
 import logging
 import os
 import re
+from typing import NamedTuple, Optional
 
 from pssh.exceptions import HostKeyError
 
 __all__ = ["POLICIES", "DEFAULT_POLICY", "DEFAULT_KNOWN_HOSTS", "validate_policy",
            "known_hosts_files", "fingerprint", "key_type", "lookup_name", "KnownHostsFile",
-           "load_known_hosts", "HostKeyCheck", "prepare"]
+           "load_known_hosts", "HostKeyCheck", "prepare", "compile_host_pattern"]
 
 logger = logging.getLogger(__name__)
 
@@ -125,17 +126,14 @@ def lookup_name(host, port):
 
 # -- parsing -----------------------------------------------------------------------------------
 
-class _Entry:
+class _Entry(NamedTuple):
     """One key line: marker (None or "revoked"), key type, blob, where it came from."""
 
-    __slots__ = ("marker", "keytype", "blob", "path", "lineno")
-
-    def __init__(self, marker, keytype, blob, path, lineno):
-        self.marker = marker
-        self.keytype = keytype
-        self.blob = blob
-        self.path = path
-        self.lineno = lineno
+    marker: Optional[str]
+    keytype: str
+    blob: bytes
+    path: str
+    lineno: int
 
     @property
     def location(self):
@@ -166,7 +164,9 @@ _WARNED_AUTHORITIES = set()
 _WARNED_UNREADABLE = set()
 
 
-def _compile_pattern(pattern):
+def compile_host_pattern(pattern):
+    """A matcher (str -> truthy) for one OpenSSH host pattern: ``*`` any run of characters,
+    ``?`` one character, the rest literal; shared with ssh_config's ``Host`` lines."""
     if "*" not in pattern and "?" not in pattern:
         return pattern.__eq__
     regex = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char)
@@ -235,9 +235,9 @@ class KnownHostsFile:
             return
         names = patterns.lower().split(",")
         if any(name.startswith("!") or "*" in name or "?" in name for name in names):
-            positive = tuple(_compile_pattern(name) for name in names
+            positive = tuple(compile_host_pattern(name) for name in names
                              if name and not name.startswith("!"))
-            negative = tuple(_compile_pattern(name[1:]) for name in names
+            negative = tuple(compile_host_pattern(name[1:]) for name in names
                              if name.startswith("!") and len(name) > 1)
             self._patterned.append((positive, negative, entry))
         else:

@@ -101,14 +101,6 @@ def _split_args(text, where):
     return args
 
 
-def _compile(pattern):
-    if "*" not in pattern and "?" not in pattern:
-        return pattern.__eq__
-    regex = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char)
-                    for char in pattern)
-    return re.compile(regex + r"\Z", re.DOTALL).match
-
-
 class _Patterns:
     """A pattern list: matches when a positive pattern matches and no negated one does."""
 
@@ -117,8 +109,9 @@ class _Patterns:
     def __init__(self, words):
         patterns = [part.lower() for word in words for part in word.split(",") if part]
         self.text = ",".join(patterns)
-        self.positive = tuple(_compile(p) for p in patterns if not p.startswith("!"))
-        self.negative = tuple(_compile(p[1:]) for p in patterns if p.startswith("!"))
+        matcher = hostkeys.compile_host_pattern
+        self.positive = tuple(matcher(p) for p in patterns if not p.startswith("!"))
+        self.negative = tuple(matcher(p[1:]) for p in patterns if p.startswith("!"))
 
     def matches(self, name):
         name = name.lower()

@@ -247,15 +247,8 @@ def send(ops, local_file, remote_file, progress=None, sftp_session=None, mkdir_p
                          "denied, or not a directory)") from None
     report = progress_reporter(progress, host, remote_file, total)
     with _closing_on_failure(ops, channel, "SCP upload", remote_file, True):
-        try:
-            rc = backend.scp_send_file(ops.session, channel, source.fd, total, ops.data_wait(),
-                                       report)
-        except OSError as exc:
-            raise local_error(exc, host, local_file) from None
-        finally:
-            ops.settle()
-        if rc < 0:
-            raise Failed(rc)
+        rc = _data_loop(ops, backend.scp_send_file, channel, source.fd, total, report,
+                        local_file)
         # Before the final status byte: a changed file must not be confirmed to the remote.
         source.check_sent(rc, SCPError, host, ops.port, remote_file)
         _write(ops, channel, b"\x00")
@@ -277,6 +270,21 @@ def send(ops, local_file, remote_file, progress=None, sftp_session=None, mkdir_p
     logger.info("Copied local file %s to remote destination %s:%s", local_file, host,
                 remote_file)
     return total
+
+
+def _data_loop(ops, loop, channel, fd, size, report, local_file):
+    """Run the backend's SCP data ``loop`` over ``channel`` and the local descriptor ``fd``;
+    returns its byte count. A local error names ``local_file`` and the host; a libssh2 error
+    raises :class:`Failed`."""
+    try:
+        rc = loop(ops.session, channel, fd, size, ops.data_wait(), report)
+    except OSError as exc:
+        raise local_error(exc, ops.host, local_file) from None
+    finally:
+        ops.settle()
+    if rc < 0:
+        raise Failed(rc)
+    return rc
 
 
 def _check_header_fits(ops, remote_b, mode, size, remote_file):
@@ -328,15 +336,8 @@ def recv(ops, remote_file, local_file, progress=None, encoding="utf-8"):
         except OSError as exc:
             raise local_error(exc, host, local_file) from None
         with target:
-            try:
-                rc = backend.scp_recv_file(ops.session, channel, target.fd, size,
-                                           ops.data_wait(), report)
-            except OSError as exc:
-                raise local_error(exc, host, local_file) from None
-            finally:
-                ops.settle()
-            if rc < 0:
-                raise Failed(rc)
+            rc = _data_loop(ops, backend.scp_recv_file, channel, target.fd, size, report,
+                            local_file)
             if rc != size:
                 raise SCPError("Short read downloading %s from host %s: %s of %s bytes",
                                remote_file, host, rc, size, host=host, port=ops.port,
