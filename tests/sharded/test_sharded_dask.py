@@ -1,0 +1,69 @@
+"""ShardedClient on a 2-worker Dask LocalCluster (worker processes, one thread each)."""
+import time
+
+import pytest
+
+from pssh.config import HostConfig
+from pssh.exceptions import ConnectionRefusedError
+from pssh.sharded import ShardedClient, TransferResult
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=None)
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_dask_workers_run_mixed_hosts_and_keep_connections(dask_client, sshd_farm,
+                                                           client_options, refused_port,
+                                                           scratch):
+    hosts = sshd_farm.hosts[:3] + ["127.0.0.1"] + sshd_farm.hosts[3:]
+    configs = [HostConfig(port=refused_port) if host == "127.0.0.1"
+               else HostConfig(port=sshd_farm.port) for host in hosts]
+    with ShardedClient(hosts, executor=dask_client, batch_size=1, host_config=configs,
+                       **client_options) as client:
+        assert client.shard_count == 2
+        first = client.run_command('echo "$SSH_CONNECTION $PPID"')
+        streamed = sorted(client.iter_run_command('echo "$SSH_CONNECTION $PPID"'),
+                          key=lambda result: result.index)
+        copies = client.scp_send(__file__, "-", copy_args=[
+            {"local_file": __file__, "remote_file": "%s/copy-%d" % (scratch, index)}
+            for index in range(len(hosts))])
+    assert [r.host for r in first] == hosts
+    for before, after in zip(first, streamed):
+        if before.host == "127.0.0.1":
+            assert isinstance(before.exception, ConnectionRefusedError)
+            assert isinstance(after.exception, ConnectionRefusedError)
+            continue
+        assert before.exit_code == 0 and before.exception is None
+        fields = before.stdout[0].split()
+        assert fields[2] == before.host
+        # same sshd process: the worker kept the connection open between the calls
+        assert after.stdout == before.stdout
+    assert all(isinstance(r, TransferResult) for r in copies)
+    assert [r.ok for r in copies] == [host != "127.0.0.1" for host in hosts], copies
+    with open(__file__) as source, open("%s/copy-0" % scratch) as copied:
+        assert copied.read() == source.read()
+
+
+def test_dask_close_drops_the_connections_on_the_workers(dask_client, fresh_sshd,
+                                                        client_options):
+    client = ShardedClient([fresh_sshd.host] * 4, executor=dask_client, batch_size=1,
+                           port=fresh_sshd.port, **client_options)
+    assert all(r.ok for r in client.run_command("true"))
+    assert fresh_sshd.connections()
+    client.close()
+    deadline = time.monotonic() + 10
+    while fresh_sshd.connections() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fresh_sshd.connections() == []
+    # the workers themselves are the caller's and still serve other clients
+    assert len(dask_client.scheduler_info()["workers"]) == 2
