@@ -165,7 +165,8 @@ setup(
     install_requires=["ssh2-python>=1.2.0,<1.3", "gevent>=23.9", "click>=8.1",
                       "rich>=13", "ClusterShell>=1.9"],
     entry_points={"console_scripts": ["pssh = pssh.cli:main"]},
-    extras_require={"test": ["pytest>=7", "pytest-timeout", "paramiko>=3"]},
+    extras_require={"test": ["pytest>=7", "pytest-timeout", "paramiko>=3"],
+                    "dask": ["dask[distributed]>=2024.1"]},
     zip_safe=False,
     classifiers=[
         "License :: OSI Approved :: GNU Lesser General Public License v2 "
