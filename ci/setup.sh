@@ -63,7 +63,7 @@ PY="$VENV/bin/python"
 
 section "Install pssh (builds the native extension) and test tools"
 if [ -f setup.py ] || [ -f pyproject.toml ]; then
-    "$PY" -m pip install -e '.[test]'
+    "$PY" -m pip install -e '.[test,dask]'
 else
     echo "no setup.py/pyproject.toml yet: installing the runtime dependencies only"
     "$PY" -m pip install ssh2-python gevent
