@@ -1,4 +1,8 @@
-"""Per-host configuration for :class:`pssh.ParallelSSHClient`."""
+"""Per-host configuration for :class:`pssh.ParallelSSHClient`: :class:`HostConfig`, whose fields,
+their order, defaults and types come from the option list of :mod:`pssh.connection.options`."""
+import inspect
+
+from pssh.connection.options import HOST_OPTIONS, STR_LIST
 from pssh.exceptions import InvalidAPIUseError
 from pssh.hostkeys import POLICIES
 
@@ -19,15 +23,29 @@ def refuse_gssapi(**options):
         raise InvalidAPIUseError("GSS-API authentication is not available (%s): pssh runs on "
                                  "libssh2, which has no GSS-API" % ", ".join(asked))
 
-_STR = ("user", "password", "alias", "proxy_host", "proxy_user", "proxy_password",
-        "gssapi_server_identity", "gssapi_client_identity", "hostname", "proxy_jump",
-        "host_key_policy", "host_key_alias")
-_INT = ("port", "num_retries", "proxy_port", "keepalive_seconds")
-_NUMBER = ("timeout", "retry_delay", "idle_timeout")
-_STR_OR_BYTES = ("private_key", "proxy_pkey", "cert_file")
-_BOOL = ("allow_agent", "identity_auth", "ipv6_only", "forward_ssh_agent", "gssapi_auth",
-         "gssapi_delegate_credentials", "compress", "keyboard_interactive", "identities_only")
-_STR_LIST = ("identity_files", "known_hosts")
+
+_LABELS = {str: "a str", int: "an int", (int, float): "a number",
+           (str, bytes): "a str or bytes", bool: "a bool", STR_LIST: "a list of str"}
+
+
+def _valid(value, kind):
+    if kind == STR_LIST:
+        return isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value)
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # True is an int to Python, not to a field that wants a number.
+    return isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
+
+
+def _signature():
+    parameter = inspect.Parameter
+    return inspect.Signature(
+        [parameter("self", parameter.POSITIONAL_OR_KEYWORD)]
+        + [parameter(option.host_field, parameter.POSITIONAL_OR_KEYWORD,
+                     default=option.host_default) for option in HOST_OPTIONS])
+
+
+# HostConfig(...)'s parameters: every per-host option, in the list's order (2.x's first).
+_SIGNATURE = _signature()
 
 
 class HostConfig:
@@ -49,53 +67,30 @@ class HostConfig:
     GSS-API (libssh2 lacks it), so asking for it raises ``InvalidAPIUseError``.
     """
 
-    __slots__ = ("user", "port", "password", "private_key", "allow_agent", "alias",
-                 "num_retries", "retry_delay", "timeout", "identity_auth", "proxy_host",
-                 "proxy_port", "proxy_user", "proxy_password", "proxy_pkey",
-                 "keepalive_seconds", "ipv6_only", "cert_file", "auth_thread_pool",
-                 "gssapi_auth", "gssapi_server_identity", "gssapi_client_identity",
-                 "gssapi_delegate_credentials", "forward_ssh_agent", "compress",
-                 "keyboard_interactive", "idle_timeout", "hostname", "identity_files",
-                 "identities_only", "proxy_jump", "host_key_policy", "known_hosts",
-                 "host_key_alias")
+    __slots__ = tuple(option.host_field for option in HOST_OPTIONS)
 
-    def __init__(self, user=None, port=None, password=None, private_key=None, allow_agent=None,
-                 alias=None, num_retries=None, retry_delay=None, timeout=None,
-                 identity_auth=None, proxy_host=None, proxy_port=None, proxy_user=None,
-                 proxy_password=None, proxy_pkey=None, keepalive_seconds=None, ipv6_only=None,
-                 cert_file=None, auth_thread_pool=True, gssapi_auth=False,
-                 gssapi_server_identity=None, gssapi_client_identity=None,
-                 gssapi_delegate_credentials=False, forward_ssh_agent=None, compress=None,
-                 keyboard_interactive=None, idle_timeout=None, hostname=None,
-                 identity_files=None, identities_only=None, proxy_jump=None,
-                 host_key_policy=None, known_hosts=None, host_key_alias=None):
-        if keyboard_interactive and password is None:
+    def __init__(self, *args, **kwargs):
+        try:
+            bound = _SIGNATURE.bind(self, *args, **kwargs)
+        except TypeError as exc:
+            raise TypeError("HostConfig(): %s" % (exc,)) from None
+        bound.apply_defaults()
+        values = bound.arguments
+        if values["keyboard_interactive"] and values["password"] is None:
             raise InvalidAPIUseError("keyboard_interactive=True requires a password")
-        values = dict(locals())
-        del values["self"]
         for name in self.__slots__:
             setattr(self, name, values[name])
         self._validate()
         refuse_gssapi(**{name: getattr(self, name) for name in _GSSAPI_OPTIONS})
 
+    __init__.__signature__ = _SIGNATURE
+
     def _validate(self):
-        def check(names, types, label):
-            for name in names:
-                value = getattr(self, name)
-                if value is not None and (not isinstance(value, types)
-                                          or (types is not bool and isinstance(value, bool)
-                                              and bool not in _as_tuple(types))):
-                    raise ValueError("HostConfig.%s must be %s, got %r" % (name, label, value))
-        check(_STR, str, "a str")
-        check(_INT, int, "an int")
-        check(_NUMBER, (int, float), "a number")
-        check(_STR_OR_BYTES, (str, bytes), "a str or bytes")
-        check(_BOOL, bool, "a bool")
-        for name in _STR_LIST:
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, (list, tuple))
-                                      or not all(isinstance(item, str) for item in value)):
-                raise ValueError("HostConfig.%s must be a list of str, got %r" % (name, value))
+        for option in HOST_OPTIONS:
+            value = getattr(self, option.host_field)
+            if value is not None and option.kind is not None and not _valid(value, option.kind):
+                raise ValueError("HostConfig.%s must be %s, got %r"
+                                 % (option.host_field, _LABELS[option.kind], value))
         if self.host_key_policy is not None and self.host_key_policy not in POLICIES:
             raise ValueError("HostConfig.host_key_policy must be one of %s, got %r"
                              % (", ".join(POLICIES), self.host_key_policy))
@@ -105,6 +100,3 @@ class HostConfig:
                            if getattr(self, name) is not None and name != "password")
         return "HostConfig(%s)" % fields
 
-
-def _as_tuple(types):
-    return types if isinstance(types, tuple) else (types,)

@@ -91,8 +91,8 @@ def _hop(alias: str, port: Optional[int], user: str, settings: Mapping[str, Any]
     # Every field is filled in, so that a hop further down the chain never falls
     # back to the settings of the bastion client that connects through it.
     timeout = pick("timeout")
-    return Hop(alias, port or settings.get("port") or 22, user, base["password"],
-               None if identity_files else base["pkey"], via=via,
+    return Hop(alias, via, port=port or settings.get("port") or 22, user=user,
+               password=base["password"], pkey=None if identity_files else base["pkey"],
                hostname=settings.get("hostname"), identity_files=identity_files,
                identities_only=bool(settings.get("identities_only")),
                timeout=0 if timeout is None else timeout,  # 0: SSHClient's default

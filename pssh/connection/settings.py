@@ -1,5 +1,6 @@
 """ConnectSettings: every option of one connection, resolved once from keyword arguments,
-a :class:`~pssh.config.HostConfig` and the ssh_config file, from the one list :data:`OPTIONS`.
+a :class:`~pssh.config.HostConfig` and the ssh_config file, from the one list
+:data:`~pssh.connection.options.OPTIONS` (re-exported here).
 
 Precedence, the same for every option: a HostConfig field that is not None, then a keyword
 argument given (one that differs from its default), then the ssh_config file, then the default.
@@ -21,13 +22,16 @@ name                bounds                                                   def
 """
 import getpass
 import os
-from typing import Any, Mapping, NamedTuple, Optional
+from typing import Any, Mapping, Optional
 
 from pssh import hostkeys, openssh_config
 from pssh.connection.agent_forward import AGENT_REQUEST_TIMEOUT
 from pssh.connection.jump import proxy_hops
+from pssh.connection.options import (
+    CONNECTION_OPTIONS, DEFAULTS, HOP_OPTIONS, INHERITED, NAMES, OPTIONS, PARALLEL_DEFAULTS,
+    Option)
 from pssh.connection.tunnel import Hop, parse_proxy_jump
-from pssh.constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, RETRY_DELAY
+from pssh.constants import DEFAULT_CONNECT_TIMEOUT
 from pssh.exceptions import InvalidAPIUseError, PKeyFileError
 
 __all__ = ["Option", "OPTIONS", "ConnectSettings", "validate_pkey", "validate_cert",
@@ -35,56 +39,6 @@ __all__ = ["Option", "OPTIONS", "ConnectSettings", "validate_pkey", "validate_ce
 
 # Disconnecting never waits longer than this for the server's acknowledgement.
 DISCONNECT_TIMEOUT = 5
-
-
-class Option(NamedTuple):
-    """One connection option: its keyword name, its default, the :class:`HostConfig` field
-    that overrides it per host (None: not per host), and whether ssh_config may set it."""
-    name: str
-    default: Any
-    host_field: Optional[str]
-    from_file: bool = False
-
-
-OPTIONS = (
-    Option("user", None, "user", True),
-    Option("password", None, "password"),
-    Option("port", None, "port", True),
-    Option("pkey", None, "private_key"),
-    Option("alias", None, "alias"),
-    Option("num_retries", DEFAULT_RETRIES, "num_retries"),
-    Option("retry_delay", RETRY_DELAY, "retry_delay"),
-    Option("timeout", None, "timeout", True),
-    Option("allow_agent", True, "allow_agent"),
-    Option("identity_auth", True, "identity_auth"),
-    Option("keepalive_seconds", 60, "keepalive_seconds", True),
-    Option("forward_ssh_agent", False, "forward_ssh_agent"),
-    Option("ipv6_only", False, "ipv6_only"),
-    Option("compress", False, "compress"),
-    Option("keyboard_interactive", False, "keyboard_interactive"),
-    Option("proxy_host", None, "proxy_host"),
-    Option("proxy_port", None, "proxy_port"),
-    Option("proxy_user", None, "proxy_user"),
-    Option("proxy_password", None, "proxy_password"),
-    Option("proxy_pkey", None, "proxy_pkey"),
-    Option("proxy_jump", None, "proxy_jump", True),
-    Option("host_key_policy", None, "host_key_policy", True),
-    Option("known_hosts", None, "known_hosts", True),
-    Option("cert_file", None, "cert_file"),
-    Option("agent", None, None),
-    # Only HostConfig and the ssh_config file set these (no client keyword).
-    Option("hostname", None, "hostname", True),
-    Option("identity_files", (), "identity_files", True),
-    Option("identities_only", False, "identities_only", True),
-    Option("host_key_alias", None, "host_key_alias", True),
-)
-NAMES = tuple(option.name for option in OPTIONS)
-DEFAULTS = {option.name: option.default for option in OPTIONS}
-# A parallel client's ``port`` defaults to 22 (2.x); 22 there counts as "not given".
-PARALLEL_DEFAULTS = dict(DEFAULTS, port=22)
-# The options a bastion's client inherits from the client behind it.
-INHERITED = ("num_retries", "retry_delay", "timeout", "allow_agent", "identity_auth",
-             "keepalive_seconds", "agent")
 
 
 def validate_pkey(pkey):
@@ -170,7 +124,7 @@ class ConnectSettings:
         values = {name: given.get(name, defaults[name]) for name in NAMES}
         fixed = set()
         if host_config is not None:
-            for option in OPTIONS:
+            for option in CONNECTION_OPTIONS:
                 value = getattr(host_config, option.host_field, None) \
                     if option.host_field else None
                 if value is not None:
@@ -197,25 +151,20 @@ class ConnectSettings:
             return parse_proxy_jump(self.proxy_jump, self.user, self.password, self.pkey)
         if self.proxy_host is None:
             return None
-        return Hop(self.proxy_host, self.proxy_port or self.port, self.proxy_user or self.user,
-                   self.proxy_password or self.password, self.proxy_pkey or self.pkey)
+        return Hop(self.proxy_host, port=self.proxy_port or self.port,
+                   user=self.proxy_user or self.user,
+                   password=self.proxy_password or self.password,
+                   pkey=self.proxy_pkey or self.pkey)
 
     def for_bastion(self, hop: Hop) -> "ConnectSettings":
         """Settings of the connection to bastion ``hop`` on the way to this host: the hop's
         own values, the rest inherited from this connection."""
         values = {name: getattr(self, name) for name in INHERITED}
-        values.update(user=hop.user, password=hop.password, port=hop.port, pkey=hop.pkey,
-                      hostname=hop.hostname, identity_files=hop.identity_files,
-                      identities_only=hop.identities_only,
-                      # A bastion's own ssh_config entry may set its host key settings.
-                      host_key_policy=self.host_key_policy if hop.host_key_policy is None
-                      else hop.host_key_policy,
-                      known_hosts=self.known_hosts if hop.known_hosts is None
-                      else hop.known_hosts)
-        if hop.timeout is not None:
-            values["timeout"] = hop.timeout
-        if hop.keepalive_seconds is not None:
-            values["keepalive_seconds"] = hop.keepalive_seconds
+        for option in HOP_OPTIONS:
+            value = getattr(hop, option.name)
+            # An inherited option is the hop's own only where its ssh_config entry set it.
+            if value is not None or not option.inherited:
+                values[option.name] = value
         return ConnectSettings(hop.host, values, hop.via, self.identities,
                                self.default_connect_timeout)
 

@@ -16,6 +16,7 @@ import gevent
 import gevent.event
 from ssh2.exceptions import SSH2Error
 
+from pssh.connection.options import HOP_OPTIONS
 from pssh.core.backend import backend
 from pssh.core.calls import call
 from pssh.core.hub import READ, WRITE, DeadlineExceeded, SocketWaiter, WaiterClosed, deadline_after
@@ -289,32 +290,27 @@ def get_bastion(hop, client_factory):
 class Hop:
     """One bastion of a proxy chain: where it is, how to log in, and the hop before it.
 
-    ``hostname``, ``identity_files`` and ``identities_only`` come from an OpenSSH
-    config entry of the bastion (:mod:`pssh.openssh_jump`); ``timeout``,
-    ``host_key_policy``, ``known_hosts`` and ``keepalive_seconds`` are None to use the
-    target client's.
+    Its fields are the jump-host options of :data:`~pssh.connection.options.OPTIONS`
+    (``per_hop``), given as keywords. ``hostname``, ``identity_files`` and
+    ``identities_only`` come from an OpenSSH config entry of the bastion
+    (:mod:`pssh.openssh_jump`); an inherited one (``timeout``, ``host_key_policy``,
+    ``known_hosts``, ``keepalive_seconds``) left None uses the target client's.
     """
 
-    __slots__ = ("host", "port", "user", "password", "pkey", "via", "hostname",
-                 "identity_files", "identities_only", "timeout", "host_key_policy",
-                 "known_hosts", "keepalive_seconds")
+    __slots__ = ("host", "via") + tuple(option.name for option in HOP_OPTIONS)
 
-    def __init__(self, host, port, user, password, pkey, via=None, hostname=None,
-                 identity_files=(), identities_only=False, timeout=None, host_key_policy=None,
-                 known_hosts=None, keepalive_seconds=None):
+    def __init__(self, host, via=None, **options):
+        unknown = set(options).difference(option.name for option in HOP_OPTIONS)
+        if unknown:
+            raise TypeError("Hop() got unknown options: %s" % ", ".join(sorted(unknown)))
         self.host = host
-        self.port = port
-        self.user = user
-        self.password = password
-        self.pkey = pkey
         self.via = via
-        self.hostname = hostname
-        self.identity_files = tuple(identity_files)
-        self.identities_only = identities_only
-        self.timeout = timeout
-        self.host_key_policy = host_key_policy
-        self.known_hosts = None if known_hosts is None else tuple(known_hosts)
-        self.keepalive_seconds = keepalive_seconds
+        for option in HOP_OPTIONS:
+            setattr(self, option.name, options.get(
+                option.name, None if option.inherited else option.default))
+        self.identity_files = tuple(self.identity_files)
+        if self.known_hosts is not None:
+            self.known_hosts = tuple(self.known_hosts)
 
     def _key(self):
         # The address actually connected to, not the alias: two aliases of one
@@ -389,6 +385,6 @@ def parse_proxy_jump(spec, user, password, pkey):
     """
     hop = None
     for hop_user, hop_host, hop_port in split_proxy_jump(spec):
-        hop = Hop(hop_host, 22 if hop_port is None else hop_port, hop_user or user, password,
-                  pkey, via=hop)
+        hop = Hop(hop_host, hop, port=22 if hop_port is None else hop_port,
+                  user=hop_user or user, password=password, pkey=pkey)
     return hop
