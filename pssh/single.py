@@ -1,10 +1,11 @@
-"""SSHClient: one SSH connection to one host.
+"""SSHClient: one SSH connection to one host, its channels, commands and shells.
 
-Ownership runs output → channel → session → socket: a :class:`HostOutput`
-holds its client, the channel pump holds the channel, a channel holds its
-session, and the session holds the socket. Closing goes in that order and
-the socket's file descriptor is released only together with the libssh2
-session, so libssh2 never writes to a descriptor that was reused.
+Ownership runs output → channel → session → socket: a :class:`HostOutput` holds its client
+and its :class:`~pssh.connection.channel.Channel` (which owns the libssh2 channel and its
+pump), a channel holds its session, and the session holds the socket. Closing goes in that
+order and the socket's file descriptor is released only together with the libssh2 session, so
+libssh2 never writes to a descriptor that was reused. Every libssh2 call goes through the
+connection's :class:`~pssh.core.calls.Caller`.
 """
 import copy
 import functools

@@ -111,6 +111,21 @@ def test_stdout_queued_by_the_stderr_read():
     assert calls and calls[0][0] == b"out\n"
 
 
+def test_no_wait_after_a_pass_that_read_data_then_zero_without_eof():
+    # As src/read.pxi: a read of 0 without EOF right after data means libssh2 may have more
+    # queued, so the pump takes another pass instead of a wait() round trip.
+    class ZeroWithoutEof(SimChannel):
+        def read_ex(self, size, stream):
+            rc, data = super().read_ex(size, stream)
+            return (0, b"") if rc == EAGAIN else (rc, data)
+
+    channel = ZeroWithoutEof(arrive_before_read={1: [(0, b"a\n")], 4: [(0, b"b\n"), EOF]},
+                             after_wait=[[]])
+    rc, out, err, calls = pump(channel)
+    assert (rc, out, err) == (0, b"a\nb\n", b"")
+    assert channel.waits == 0
+
+
 def test_data_larger_than_one_read():
     big = bytes(range(256)) * 1000  # 256000 bytes, several 64 KiB reads
     channel = SimChannel(after_wait=[[(0, big), (1, big[:1000]), EOF]])
