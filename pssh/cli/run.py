@@ -7,9 +7,11 @@ the lines and hands them to the output modes. Ctrl-C (KeyboardInterrupt in the m
 greenlet) stops the readers and marks the hosts not finished as interrupted; closing the
 client then closes their channels.
 """
+import signal
 from typing import List, Optional, Sequence
 
 import gevent
+import greenlet
 
 from pssh.exceptions import PSSHError
 
@@ -30,6 +32,16 @@ def quiet_expected_errors() -> None:
     main greenlet, only not printed."""
     hub = gevent.get_hub()
     hub.NOT_ERROR = tuple(hub.NOT_ERROR) + (PSSHError, OSError, KeyboardInterrupt)
+
+
+def interrupt_main_on_sigint():
+    """Deliver Ctrl-C to the calling (main) greenlet only, from the hub, the way gevent passes
+    on system errors; Python's own handler would raise it in whichever greenlet runs, which
+    would then record it as that host's failure. Returns the handler (``cancel()`` it)."""
+    main = greenlet.getcurrent()
+    hub = gevent.get_hub()
+    return gevent.signal_handler(
+        signal.SIGINT, lambda: hub.loop.run_callback(main.throw, KeyboardInterrupt))
 
 
 def stop_unfinished(results: Sequence[HostResult], greenlets: Sequence) -> None:
@@ -82,7 +94,8 @@ class _Runner:
             error = exc
         finally:
             gevent.killall(readers, block=False)
-        self._finished(result, error)
+        if isinstance(error, Exception) or error is None:
+            self._finished(result, error)
 
     @staticmethod
     def _first_error(readers) -> Optional[BaseException]:
@@ -106,6 +119,7 @@ def run_on_hosts(client, results: List[HostResult], command: str,
     runner = _Runner(client, results, modes, progress)
     drainers = []
     interrupted = False
+    handler = interrupt_main_on_sigint()
     progress.start()
     try:
         try:
@@ -120,6 +134,7 @@ def run_on_hosts(client, results: List[HostResult], command: str,
             stop_unfinished(results, list(drainers) + list(client.cmds or ()))
             client.pool.kill(block=True, timeout=STOP_WAIT_SECONDS)
     finally:
+        handler.cancel()
         progress.stop()
     for mode in modes:
         mode.finish(results)

@@ -11,7 +11,7 @@ import gevent
 
 from pssh.cli.progress import ProgressDisplay
 from pssh.cli.results import HostResult
-from pssh.cli.run import stop_unfinished
+from pssh.cli.run import interrupt_main_on_sigint, stop_unfinished
 
 __all__ = ["copy_to_hosts", "fetch_from_hosts", "fetch_paths", "start_fetch"]
 
@@ -43,12 +43,15 @@ def _wait(greenlets, results: List[HostResult], progress: ProgressDisplay) -> bo
 
     for index, greenlet in enumerate(greenlets):
         greenlet.rawlink(lambda greenlet, index=index: finished(index, greenlet))
+    handler = interrupt_main_on_sigint()
     try:
         gevent.joinall(greenlets)
         return True
     except KeyboardInterrupt:
         stop_unfinished(results, greenlets)
         return False
+    finally:
+        handler.cancel()
 
 
 def copy_to_hosts(client, results: List[HostResult], source: str, destination: str,

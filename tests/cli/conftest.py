@@ -3,29 +3,15 @@ the embedded sshd farm (127.0.0.2 ... 127.0.0.6, one port)."""
 import os
 import subprocess
 import sys
-from typing import List, NamedTuple
 
 import pytest
 
-from embedded_server import login_user
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
 
-# The console script pip installs beside the interpreter (ci/setup.sh: pip install -e .).
-PSSH_SCRIPT = os.path.join(os.path.dirname(sys.executable), "pssh")
-# No test run may take longer than this (each runs in well under a second when healthy).
-RUN_TIMEOUT = 30
-
-
-class Completed(NamedTuple):
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def pssh_command() -> List[str]:
-    if not os.access(PSSH_SCRIPT, os.X_OK):
-        pytest.fail("console script %s missing: install the package (pip install -e .)"
-                    % PSSH_SCRIPT)
-    return [PSSH_SCRIPT]
+from embedded_server import login_user  # noqa: E402
+from pssh_cli_helpers import RUN_TIMEOUT, Completed, pssh_command  # noqa: E402
 
 
 @pytest.fixture
@@ -46,7 +32,3 @@ def pssh(farm_args):
                               subprocess.DEVNULL)
         return Completed(proc.returncode, proc.stdout, proc.stderr)
     return run
-
-
-def assert_no_traceback(result: Completed) -> None:
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr

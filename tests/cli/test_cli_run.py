@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from conftest import assert_no_traceback
+from pssh_cli_helpers import assert_no_traceback
 
 # Prints the address the server saw (127.0.0.N) so each host's line is its own.
 WHO = 'echo "me $(echo $SSH_CONNECTION | cut -d" " -f3)"'
@@ -87,7 +87,7 @@ def test_unreachable_and_silent_hosts_exit_3(pssh, sshd_farm):
         result = pssh("run", "-t", "1", "-H", hosts, "echo up")
     finally:
         silent.close()
-    assert_no_traceback(result)
+    assert_no_traceback(result.stdout, result.stderr)
     assert result.returncode == 3, result.stderr
     assert result.stdout == "127.0.0.2: up\n"
     assert "pssh: 127.0.0.200: unreachable: ConnectionRefusedError" in result.stderr
@@ -115,7 +115,7 @@ def test_usage_errors_exit_2(pssh, args, message):
     result = pssh("run", *args, "true")
     assert result.returncode == 2
     assert message in result.stderr
-    assert_no_traceback(result)
+    assert_no_traceback(result.stdout, result.stderr)
 
 
 def test_pass_through_option_is_used(pssh, sshd_farm, user_key):
