@@ -10,10 +10,11 @@ import time
 from typing import List, Optional
 
 import gevent
-from rich.console import Console, Group
+from rich.console import Console
 from rich.filesize import decimal
 from rich.live import Live
 from rich.progress_bar import ProgressBar
+from rich.table import Table
 from rich.text import Text
 
 from pssh.cli.results import OK, HostResult
@@ -69,7 +70,7 @@ class ProgressDisplay:
         if running:
             parts.append("%s: %s" % (self.phase, len(running)))
             parts.append("slowest: " + ", ".join(
-                "%s %.0fs" % (result.label, result.elapsed)
+                "%s %.1fs" % (result.label, result.elapsed)
                 for result in running[:SLOWEST_SHOWN]))
         return " · ".join(parts)
 
@@ -96,8 +97,10 @@ class LiveProgress(ProgressDisplay):
 
     def _render(self):
         done = sum(1 for result in self.results if result.done)
-        bar = ProgressBar(total=max(len(self.results), 1), completed=done, width=40)
-        return Group(bar, Text(self.state_text()))
+        line = Table.grid(padding=(0, 1))
+        line.add_row(ProgressBar(total=max(len(self.results), 1), completed=done, width=30),
+                     Text(self.state_text()))
+        return line
 
     def start(self):
         self.live = Live(get_renderable=self._render, console=self.console,
