@@ -1,9 +1,12 @@
-"""The demo: run a command on many hosts (embedded OpenSSH servers on loopback) with pssh.
+"""The demo: run a command on many hosts (embedded OpenSSH servers on loopback) with pssh,
+first through the library, then with the ``pssh`` command line.
 
     python ci/demo.py --hosts 100 --command 'uname -n; echo "load: $(cut -d" " -f1 /proc/loadavg)"'
 """
 import argparse
 import os
+import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -13,7 +16,26 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from embedded_server import ServerFarm, make_user_key  # noqa: E402
 
 import pssh  # noqa: E402
+from pssh.cli.hosts import fold  # noqa: E402
 from pssh.clients import ParallelSSHClient  # noqa: E402
+
+CLI_COMMAND = "uname -s"
+
+
+def pssh_script():
+    """The installed console script, else ``python -m pssh``."""
+    script = os.path.join(os.path.dirname(sys.executable), "pssh")
+    return [script] if os.access(script, os.X_OK) else [sys.executable, "-m", "pssh"]
+
+
+def cli_demo(farm, key):
+    """The same servers through the command line: identical outputs folded (as clush -b)."""
+    command = pssh_script() + ["run", "--fold", "-H", fold(farm.hosts), "-l", farm[0].user,
+                               "-p", str(farm.port), "-i", key.private, "--no-agent",
+                               CLI_COMMAND]
+    print("\n$ pssh %s" % " ".join(shlex.quote(word) for word in command[-12:]))
+    sys.stdout.flush()
+    return subprocess.run(command, stdin=subprocess.DEVNULL, timeout=120).returncode
 
 
 def main():
@@ -51,7 +73,9 @@ def main():
             print("%-12s exit=%s  %s" % (host_out.host, host_out.exit_code, " | ".join(lines)))
         client.close()
         print("ran on %d hosts in %.2f s (%d failed)" % (len(hosts), elapsed, failures))
-    return 1 if failures else 0
+        cli_status = cli_demo(farm, key)
+        print("pssh exit status: %d" % cli_status)
+    return 1 if failures or cli_status else 0
 
 
 if __name__ == "__main__":
