@@ -134,3 +134,19 @@ def test_sharded_run(pssh):
                                                         result.stdout.splitlines())}
     assert records["127.0.0.3"]["stdout"] == ["me 127.0.0.3"]
     assert records["127.0.0.200"]["status"] == "unreachable"
+
+
+def test_jump_host_and_ssh_config(pssh, sshd_farm, tmp_path):
+    from embedded_server import login_user
+    jump = "%s@127.0.0.2:%d" % (login_user(), sshd_farm.port)
+    via_jump = pssh("run", "-J", jump, "-H", "127.0.0.3", "echo behind")
+    assert via_jump.returncode == 0, via_jump.stderr
+    assert via_jump.stdout == "127.0.0.3: behind\n"
+    down = pssh("run", "-t", "2", "-J", "127.0.0.200:%d" % sshd_farm.port, "-H", "127.0.0.3",
+                "true")
+    assert down.returncode == 3 and "pssh: 127.0.0.3: unreachable:" in down.stderr
+    config = tmp_path / "ssh_config"
+    config.write_text("Host web-*\n  HostName 127.0.0.5\n")
+    named = pssh("run", "-F", str(config), "-H", "web-[1-2]", WHO)
+    assert named.returncode == 0, named.stderr
+    assert sorted(named.stdout.splitlines()) == ["web-1: me 127.0.0.5", "web-2: me 127.0.0.5"]
