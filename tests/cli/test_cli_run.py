@@ -150,3 +150,14 @@ def test_jump_host_and_ssh_config(pssh, sshd_farm, tmp_path):
     named = pssh("run", "-F", str(config), "-H", "web-[1-2]", WHO)
     assert named.returncode == 0, named.stderr
     assert sorted(named.stdout.splitlines()) == ["web-1: me 127.0.0.5", "web-2: me 127.0.0.5"]
+
+
+def test_strict_host_key_policy_refuses_unknown_hosts(pssh, tmp_path):
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    result = pssh("run", "--host-key-policy", "strict", "--known-hosts", str(known),
+                  "-H", "127.0.0.[2-3]", "true")
+    assert_no_traceback(result.stdout, result.stderr)
+    assert result.returncode == 3
+    assert "pssh: 127.0.0.2: unreachable: HostKeyError" in result.stderr
+    assert "pssh: unreachable: 127.0.0.[2-3]" in result.stderr
