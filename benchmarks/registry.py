@@ -345,3 +345,36 @@ for _n in (50, 200):
 # direct variant first, so that both are measured in the same run.
 WORKLOAD_GROUPS["bastion"] = ["bastion_200_direct", "bastion_200"]
 WORKLOAD_GROUPS["bastion_quick"] = ["bastion_50_direct", "bastion_50"]
+
+
+# ------------------------------------- sharded execution: processes and Dask (issue 12)
+
+def _sharded_peer(name, sharding, doc):
+    def make(ctx):
+        return Peer(name, "drv_sharded.py", env={"PYTHONPATH": ROOT, "PSSH_BENCH_SHARDING": sharding},
+                    check="import pssh.sharded" + ("; import distributed" if sharding.startswith("dask") else ""),
+                    hint="pip install -e '.[dask]' (Dask peers) and build pssh",
+                    library_under=ROOT, expect={"sharding": sharding})
+    make.__doc__ = doc
+    peer(name)(make)
+
+
+_sharded_peer("sharded-1proc", "one", "one pssh process (ParallelSSHClient), every line read into lists")
+_sharded_peer("sharded-2local", "local:2", "pssh.sharded.ShardedClient on 2 local shard processes")
+_sharded_peer("sharded-2dask", "dask:2", "ShardedClient on a Dask LocalCluster of 2 worker processes")
+
+workload("connect_echo_2000")(_connect_echo(2000))
+
+
+@workload("rounds_output")
+def wl_rounds_output(opts):
+    """Client-bound: --sharded-hosts (10) connections opened once, then --rounds (at most 10)
+    rounds of ``seq 1 --sharded-lines`` (200000): every line read, 64 KiB kept per host."""
+    lines = getattr(opts, "sharded_lines", 200000)
+    return Workload("rounds_output", "rounds", getattr(opts, "sharded_hosts", 10),
+                    "seq 1 %d" % lines, {"rounds": min(getattr(opts, "rounds", 10), 10),
+                                         "output_cap": 65536, "expect_output": None})
+
+
+WORKLOAD_GROUPS["sharded"] = ["connect_echo_2000", "rounds_output"]
+SHARDED_PEERS = ["sharded-1proc", "sharded-2local", "sharded-2dask"]

@@ -51,6 +51,10 @@ def parse_args(argv=None):
                     help="file size in MiB of the sftp_/scp_ upload/download workloads (default 64)")
     ap.add_argument("--transfer-hosts", type=int, default=10,
                     help="hosts of the sftp_/scp_ workloads (default 10)")
+    ap.add_argument("--sharded-hosts", type=int, default=10,
+                    help="connections in rounds_output (default 10)")
+    ap.add_argument("--sharded-lines", type=int, default=200000,
+                    help="lines per host and round in rounds_output (default 200000)")
     ap.add_argument("--single-server", action="store_true",
                     help="all connections to one sshd on 127.0.0.1 instead of a farm on 127.0.0.2..")
     ap.add_argument("--key-kind", default="ed25519", choices=["ed25519", "rsa", "ecdsa"])
@@ -136,6 +140,20 @@ class Servers:
         except OSError:
             return None
 
+    def cpu_seconds(self):
+        """CPU of the servers so far: each listener's own and its reaped connection processes'
+        (utime+stime+cutime+cstime); a run's difference is the farm's CPU for that run once
+        its connections are closed."""
+        total = 0
+        for srv in self.list + ([self.bastion] if self.bastion is not None else []):
+            try:
+                with open("/proc/%d/stat" % srv.pid) as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                total += sum(int(value) for value in fields[11:15])
+            except (OSError, TypeError, ValueError):
+                return None
+        return total / float(os.sysconf("SC_CLK_TCK"))
+
     def stop(self):
         if self.bastion is not None:
             self.bastion.stop()
@@ -165,6 +183,7 @@ def run_one(peer, wl, servers, timeout):
             "host": servers.bastion.host, "port": servers.bastion.port, "user": servers.bastion.user,
             "key": servers.key.private}
         logins = servers.bastion_logins() if via else None
+    server_cpu0 = servers.cpu_seconds()
     t0 = time.perf_counter()
     proc = subprocess.Popen(peer.command(json.dumps(args)), cwd=DRIVERS, env=peer.environ(),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -183,6 +202,9 @@ def run_one(peer, wl, servers, timeout):
         return rec
     rec["process_wall"] = time.perf_counter() - t0
     rec["returncode"] = proc.returncode
+    server_cpu1 = servers.cpu_seconds()
+    if server_cpu0 is not None and server_cpu1 is not None:
+        rec["server_cpu"] = server_cpu1 - server_cpu0  # the sshd farm's CPU during the run
     if logins is not None:  # how many connections to the bastion this client opened
         after = servers.bastion_logins()
         rec["bastion_logins"] = None if after is None else after - logins
@@ -209,6 +231,8 @@ def progress(rec, repeat):
     if rec["status"] == "ok":
         bits.append("wall %-9s cpu %-9s rss %4.0f MiB" % (report.fmt_time(rec["wall"]), report.fmt_time(rec["cpu"]),
                                                           rec.get("maxrss_kb", 0) / 1024.0))
+        if rec.get("server_cpu") is not None:
+            bits.append("server cpu %s" % report.fmt_time(rec["server_cpu"]))
         if rec.get("bastion_logins") is not None:
             bits.append("bastion conn. %d" % rec["bastion_logins"])
     elif rec.get("error"):

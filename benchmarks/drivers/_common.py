@@ -67,10 +67,14 @@ EXTRA_RESULT = {}
 
 def _proc_cpu(pid):
     """CPU seconds used so far by a live process: schedstat's exact run time in ns (stat's
-    utime/stime are truncated to clock ticks, a bias of ~5 ms per process)."""
+    utime/stime are truncated to clock ticks, a bias of ~5 ms per process), summed over the
+    process's threads (a process's own schedstat is its main thread's only)."""
     try:
-        with open("/proc/%d/schedstat" % pid) as f:
-            return int(f.read().split()[0]) / 1e9
+        total = 0
+        for task in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/schedstat" % (pid, task)) as f:
+                total += int(f.read().split()[0])
+        return total / 1e9
     except (OSError, ValueError, IndexError):
         pass
     try:

@@ -50,6 +50,26 @@ def _host_list(hosts):
     return list(hosts)
 
 
+def _split(entries, shard_count, batch_size):
+    """Batches of ``batch_size`` entries; by default ``_BATCHES_PER_SHARD`` per shard (more
+    when they would exceed ``_MAX_BATCH``), sizes differing by at most one, so that shards
+    taking turns get equal shares."""
+    if batch_size:
+        return [entries[start:start + batch_size]
+                for start in range(0, len(entries), batch_size)]
+    count = min(len(entries), max(shard_count * _BATCHES_PER_SHARD,
+                                  -(-len(entries) // _MAX_BATCH)))
+    if not count:
+        return []
+    size, larger = divmod(len(entries), count)
+    parts, start = [], 0
+    for number in range(count):
+        end = start + size + (1 if number < larger else 0)
+        parts.append(entries[start:end])
+        start = end
+    return parts
+
+
 def _make_shards(shards, executor):
     if executor is None:
         return LocalShards(shards or os.cpu_count() or 1)
@@ -89,12 +109,10 @@ class ShardedClient:
             os.makedirs(spool_dir, exist_ok=True)
         self._id = uuid.uuid4().hex
         self._shards = _make_shards(shards, executor)
-        size = batch_size or max(1, min(_MAX_BATCH, -(-len(self._hosts) // (
-            self._shards.count * _BATCHES_PER_SHARD))))
         configs = host_config or [None] * len(self._hosts)
         entries = list(zip(range(len(self._hosts)), self._hosts, configs))
-        self._batches = [_Batch(number, entries[start:start + size])
-                         for number, start in enumerate(range(0, len(entries), size))]
+        self._batches = [_Batch(number, part) for number, part in enumerate(
+            _split(entries, self._shards.count, batch_size))]
         self._closed = False
 
     @property

@@ -7,6 +7,7 @@ attributes).
 """
 import os
 import re
+from collections import deque
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -89,42 +90,30 @@ def spool_path(spool_dir, index, host, stream):
     return os.path.join(spool_dir, name)
 
 
-class _CappedLines:
-    """Keeps lines until ``cap`` characters; the rest is read and dropped."""
-
-    __slots__ = ("cap", "used", "lines", "truncated")
-
-    def __init__(self, cap):
-        self.cap = cap
-        self.used = 0
-        self.lines = []
-        self.truncated = False
-
-    def add(self, line):
-        if self.truncated:
-            return
-        self.used += len(line) + 1
-        if self.cap is not None and self.used > self.cap:
-            self.truncated = True
-            return
-        self.lines.append(line)
-
-
-def _drain(lines, sink):
+def _capped(lines, cap):
+    """(kept lines, truncated): lines up to ``cap`` characters (a line ending counts as
+    one); the rest is read and dropped."""
     if lines is None:
-        return
+        return (), False
+    if cap is None:
+        return tuple(lines), False
+    kept, used = [], 0
     for line in lines:
-        sink(line)
+        used += len(line) + 1
+        if used > cap:
+            deque(lines, maxlen=0)
+            return tuple(kept), True
+        kept.append(line)
+    return tuple(kept), False
 
 
 def _read_stream(lines, cap, path):
     """(kept lines, truncated, file) for one stream, spooled to ``path`` when given."""
     if path is None:
-        kept = _CappedLines(cap)
-        _drain(lines, kept.add)
-        return tuple(kept.lines), kept.truncated, None
+        return _capped(lines, cap) + (None,)
     with open(path, "w", encoding="utf-8", errors="surrogateescape") as out:
-        _drain(lines, lambda line: out.write(line + "\n"))
+        if lines is not None:
+            out.writelines(line + "\n" for line in lines)
     return (), False, path
 
 
