@@ -126,7 +126,7 @@ def native_extensions():
                      if os.path.relpath(p, HERE) != c_source)
     libraries = ["dl"] if sys.platform.startswith("linux") else []
     # Hand-written C compiled into the extension beside the Cython output.
-    c_helpers = [os.path.join("src", "gcm_guard.c")]
+    c_helpers = [os.path.join("src", "crypt_guard.c")]
     if with_cython:
         ext = Extension("pssh._native", [pyx] + c_helpers, include_dirs=["src"],
                         depends=depends, libraries=libraries)
