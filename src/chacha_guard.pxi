@@ -9,63 +9,27 @@
 # wrapper turns a failure into LIBSSH2_ERROR_INVALID_MAC, so the read fails
 # and that connection ends with an error.
 #
-# The descriptor is found by its exact signature (name, block/IV/key/tag
-# sizes, flags, its own get_len); nothing is changed unless it is unique.
+# The wrapper is pssh_chacha_crypt (src/crypt_guard.c).  The descriptor is
+# found by its exact signature (name, block/IV/key/tag sizes, flags, its own
+# get_len); nothing is changed unless it is unique.
 
-cdef enum:
-    _FLAGS_FULL_PACKET = 4              # LIBSSH2_CRYPT_FLAG_REQUIRES_FULL_PACKET
-    _LIBSSH2_ERROR_INVALID_MAC = -4
-
-cdef crypt_f _chacha_orig_crypt = NULL
 cdef object _chacha_state = None        # None: not tried; True; or the reason
-
-
-cdef int _chacha_crypt(void *session, unsigned int seqno, unsigned char *block,
-                       size_t blocksize, void **abstract,
-                       int firstlast) noexcept nogil:
-    if _chacha_orig_crypt(session, seqno, block, blocksize, abstract,
-                          firstlast):
-        return _LIBSSH2_ERROR_INVALID_MAC
-    return 0
-
-
-cdef crypt_method *_find_chacha(list regions):
-    cdef uintptr_t name_at = _find_string(regions, b"chacha20-poly1305@openssh.com")
-    cdef uintptr_t a
-    cdef crypt_method *m
-    cdef crypt_method *found = NULL
-    if not name_at:
-        return NULL
-    for start, end in regions:
-        a = <uintptr_t>start
-        while a + sizeof(crypt_method) <= <uintptr_t>end:
-            if (<uintptr_t *>a)[0] == name_at:
-                m = <crypt_method *>a
-                if m.blocksize == 8 and m.iv_len == 0 and \
-                        m.secret_len == 64 and m.auth_len == 16 and \
-                        m.flags == _FLAGS_FULL_PACKET and \
-                        m.get_len != NULL and m.init != NULL and \
-                        m.crypt != NULL and m.dtor != NULL:
-                    if found != NULL:
-                        return NULL     # ambiguous: touch nothing
-                    found = m
-            a += sizeof(void *)
-    return found
 
 
 cdef _install_chacha_guard(list regions):
     """Called once, under the install lock of src/gcm.pxi."""
-    global _chacha_orig_crypt, _chacha_state
+    global pssh_chacha_orig_crypt, _chacha_state
     cdef crypt_method *m
     try:
         if _info.get("libssh2_version") != "1.11.1":
             raise RuntimeError("libssh2 %s, not 1.11.1" % (_info.get("libssh2_version"),))
-        m = _find_chacha(regions)
+        m = _find_method(regions, b"chacha20-poly1305@openssh.com", 8, 0, 64,
+                         16, _FLAGS_FULL_PACKET, True, NULL)
         if m == NULL:
             raise RuntimeError("libssh2's chacha20-poly1305 descriptor not recognised")
-        if m.crypt != _chacha_crypt:
-            _chacha_orig_crypt = m.crypt
-            _patch(m, _chacha_crypt)
+        if m.crypt != pssh_chacha_crypt:
+            pssh_chacha_orig_crypt = m.crypt
+            _patch(m, pssh_chacha_crypt)
     except Exception as exc:  # noqa: BLE001 - reported, libssh2 left as it was
         _chacha_state = "not installed: %s" % (exc,)
         return

@@ -13,7 +13,7 @@
 # no assert is reached.  The guard is installed whatever the batching
 # settings (PSSH_NO_GCM_BATCH=1 turns batching off, not the guard).  The
 # aes-ctr/aes-cbc descriptors share libssh2's crypt function and get the
-# wrapper too, for their own guard (_guard_block_decrypt: a flipped bit of a
+# wrapper too, for their own guard (guard_block_decrypt in crypt_guard.c: a flipped bit of a
 # ctr-encrypted length reaches another assert); they are never batched.
 #
 # Batching (why): libssh2 1.11's transport layer encrypts every outgoing
@@ -25,7 +25,8 @@
 #
 # What: install_gcm_wrapper() replaces the `crypt` function pointer of
 # libssh2's two AES-GCM method descriptors (aes128-gcm, aes256-gcm) with
-# _gcm_crypt below.  For encryption, the packet's first call encrypts the
+# pssh_gcm_crypt (src/crypt_guard.c, where the guards and the batching are;
+# this file finds, self-tests and installs it).  For encryption, the packet's first call encrypts the
 # whole packet at once (same IV step, same AAD, same bytes as libssh2's own
 # code) and the following per-block calls of that packet return at once;
 # the final call (the tag) goes to libssh2's function.  For decryption,
@@ -43,252 +44,22 @@
 # structs; before anything is patched, a self-test encrypts sample packets
 # with libssh2's function and with ours and requires identical ciphertext
 # and tags.  Any mismatch leaves libssh2 untouched (and pssh then stops
-# offering AES-GCM, see pssh/_backend.py).  A wrong result could not go
+# offering AES-GCM, see pssh/core/backend.py).  A wrong result could not go
 # unnoticed anyway: GCM authenticates every packet, so the server would drop
 # the connection ("corrupted MAC") rather than accept bad data.  Installing
 # is serialised by a process-wide mutex: two threads connecting for the first
 # time must not both patch, or the second would record the wrapper as
 # libssh2's function and the wrapper would call itself forever.
 
-cdef bint _encrypt_batching = False
-cdef bint _decrypt_batching = False
+# The libcrypto calls of the self-test alone.
+ctypedef void *(*evp_ctx_new_f)() noexcept nogil
+ctypedef void (*evp_ctx_free_f)(void *ctx) noexcept nogil
+ctypedef int (*evp_init_f)(void *ctx, const void *cipher,
+                           const unsigned char *key,
+                           const unsigned char *iv, int enc) noexcept nogil
 
-
-cdef inline int _guard_gcm_decrypt(unsigned char *block, size_t blocksize,
-                                   int firstlast) noexcept nogil:
-    """The guard: 0 when the call may go on; 1 to fail it; 2 when the call
-    is answered already (an invalid first block).
-
-    A first block holds the clear 4-byte length (the AAD) and 12 encrypted
-    bytes; a final call holds the last encrypted bytes and the 16-byte tag.
-    A failed crypt() call makes libssh2 1.11 free its packet payload pointer,
-    which at a first block still points at the previous packet (owned by
-    the packet queue: a double free).  So an invalid first block is not
-    failed: its length field is zeroed and the call succeeds, and libssh2
-    rejects the zero length (LIBSSH2_ERROR_DECRYPT) before allocating
-    anything.  A final call fails normally (its payload is the current one).
-    """
-    cdef unsigned int plen
-    if firstlast & _FIRST_BLOCK:
-        memcpy(&plen, block, 4)
-        plen = ntohl(plen)
-        if blocksize != _GCM_BLOCK or plen % _GCM_BLOCK or \
-                plen < _GCM_MIN_PACKET or \
-                plen - 1 + _GCM_TAG > _LIBSSH2_MAX_PAYLOAD:
-            memset(block, 0, 4)
-            return 2
-    if firstlast & _LAST_BLOCK:
-        if blocksize < _GCM_TAG or blocksize > _LIBSSH2_CRYPT_BUF:
-            return 1
-    return 0
-
-
-cdef evp_cipher_call_f _evp_cipher = NULL
-cdef evp_ctrl_f _evp_ctrl = NULL
 cdef object _gcm_state = None          # None: not tried; True; or the reason
-
-
-cdef int _decrypt_ahead(void *session, crypt_ctx *cctx, unsigned char *block,
-                        size_t blocksize) noexcept nogil:
-    """A MIDDLE decryption call: decrypt every block the current decrypt()
-    run of _libssh2_transport_read will pass, in one call.  Returns 0 when
-    done, 1 on a cipher error, -1 when it cannot tell (caller falls back).
-
-    The run's length is recomputed from the packet state as
-    _libssh2_transport_read computed it; every value is checked first.  A
-    mistake could not pass unnoticed: the GCM tag of the packet would not
-    verify and libssh2 would fail the read.
-    """
-    global pssh_gcm_batch_ctx, pssh_gcm_batch_start, pssh_gcm_batch_end
-    cdef unsigned char *p = _packet_of(session)
-    cdef size_t readidx, writeidx, data_num, total_num, numbytes, length, rest
-    cdef size_t middle
-    if p == NULL or blocksize != 16:
-        return -1
-    writeidx = (<size_t *>(p + _OFF_WRITEIDX))[0]
-    readidx = (<size_t *>(p + _OFF_READIDX))[0]
-    data_num = (<size_t *>(p + _OFF_DATA_NUM))[0]
-    total_num = (<size_t *>(p + _OFF_TOTAL_NUM))[0]
-    if p + readidx != block or readidx >= writeidx or \
-            writeidx > _PACKETBUFSIZE or data_num >= total_num or \
-            total_num > _PACKETBUFSIZE + 64:
-        return -1
-    numbytes = writeidx - readidx
-    if numbytes > total_num - data_num:
-        numbytes = total_num - data_num
-    if data_num + numbytes >= total_num:
-        # The packet's last run: decrypt() ends with one call of 16..31
-        # bytes holding the tag; the blocks before it are MIDDLE calls.
-        length = total_num - data_num
-        rest = length
-        while rest >= 32:
-            rest -= 16
-        middle = length - rest
-    else:
-        length = numbytes - numbytes % 16
-        if total_num < 16 + data_num:
-            return -1
-        if length > total_num - 16 - data_num:
-            length = total_num - 16 - data_num
-        middle = length
-    if middle < 32:
-        return -1
-    if _evp_cipher(cctx.h, block, block, <unsigned int>middle) == -1:
-        return 1
-    pssh_gcm_batch_ctx = cctx.h
-    pssh_gcm_batch_start = block
-    pssh_gcm_batch_end = block + middle
-    return 0
-
-
-cdef evp_cipher_f _aes128gcm = NULL
-cdef evp_cipher_f _aes256gcm = NULL
-# Where struct transportpacket sits in LIBSSH2_SESSION (0: not seen yet).
-cdef ptrdiff_t _packet_offset = 0
 cdef object _block_state = None         # None: not tried; True; or the reason
-
-
-cdef int _guard_block_decrypt(void *session, unsigned char *block,
-                              size_t blocksize) noexcept nogil:
-    """The guard for aes-ctr/aes-cbc: a first block libssh2 just decrypted.
-
-    With a MAC over the plaintext the length is encrypted, but ctr is
-    malleable: one flipped bit gives a length whose packet is not a whole
-    number of blocks, and libssh2's decrypt() asserts on that.  Such a length
-    is zeroed (libssh2 rejects it before allocating, see _guard_gcm_decrypt).
-    With an etm MAC the length is in clear before the block and checked only
-    after the MAC, but a server can still send one that is not a multiple of
-    the block: that call fails (the payload libssh2 then frees is the
-    current packet's).  Which case applies is told by the packet state of
-    libssh2 1.11.1: the block is buf + readidx, or payload + 4 (etm).  The
-    state sits at a fixed offset in every session, learnt from the start of
-    an encrypted packet (_block_crypt); both this offset and the one 4 bytes
-    before are tried, in case it was learnt from a packet whose first call
-    was missed.  (Not a per-session cache: with hundreds of sessions in one
-    thread an evicted entry would switch the guard off.)
-    """
-    cdef unsigned char *seen = <unsigned char *>session + _packet_offset
-    cdef unsigned char *p
-    cdef unsigned int plen
-    cdef size_t readidx
-    cdef int shift
-    if _packet_offset == 0 or session == NULL:
-        return 0
-    for shift in range(0, 8, 4):
-        p = seen - shift
-        readidx = (<size_t *>(p + _OFF_READIDX))[0]
-        if readidx < _PACKETBUFSIZE and p + readidx == block:
-            memcpy(&plen, block, 4)
-            plen = ntohl(plen)
-            if (plen + 4) % blocksize or plen > _LIBSSH2_MAX_PAYLOAD:
-                memset(block, 0, 4)
-            return 0
-        if (<unsigned char **>(p + _OFF_PAYLOAD))[0] + 4 == block:
-            memcpy(&plen, block - 4, 4)
-            plen = ntohl(plen)
-            return 1 if plen % blocksize or plen < blocksize else 0
-    return 0
-
-
-cdef int _block_crypt(void *session, unsigned int seqno, unsigned char *block,
-                      size_t blocksize, void **abstract,
-                      int firstlast) noexcept nogil:
-    """The wrapper for aes-ctr/aes-cbc: libssh2's function, then the guard."""
-    cdef crypt_ctx *cctx = (<crypt_ctx **>abstract)[0]
-    cdef int rc
-    global _packet_offset, pssh_block_packet_start
-    if cctx.encrypt:
-        # A packet's calls run in one thread, in order, ending with a last
-        # block: the call after one starts a packet, at outbuf -- or at
-        # outbuf + 4 with an etm MAC, whose calls have no first block.
-        if pssh_block_packet_start and session != NULL:
-            _packet_offset = (block - _OFF_OUTBUF) - <unsigned char *>session
-            if not firstlast & _FIRST_BLOCK:
-                _packet_offset -= 4
-        pssh_block_packet_start = (firstlast & _LAST_BLOCK) != 0
-    rc = _orig_crypt(session, seqno, block, blocksize, abstract, firstlast)
-    if rc == 0 and not cctx.encrypt and firstlast & _FIRST_BLOCK and \
-            blocksize >= 8:
-        return _guard_block_decrypt(session, block, blocksize)
-    return rc
-
-
-cdef int _gcm_crypt(void *session, unsigned int seqno, unsigned char *block,
-                    size_t blocksize, void **abstract,
-                    int firstlast) noexcept nogil:
-    global pssh_gcm_batch_ctx, pssh_gcm_batch_start, pssh_gcm_batch_end
-    cdef crypt_ctx *cctx = (<crypt_ctx **>abstract)[0]
-    cdef unsigned int plen
-    cdef char lastiv[1]
-    cdef int rc
-    if cctx.algo != _aes128gcm and cctx.algo != _aes256gcm:
-        return _block_crypt(session, seqno, block, blocksize, abstract,
-                            firstlast)
-    if not cctx.encrypt:
-        rc = _guard_gcm_decrypt(block, blocksize, firstlast)
-        if rc:
-            pssh_gcm_batch_ctx = NULL
-            return rc & 1               # 1: libssh2 fails the read
-        if firstlast == _MIDDLE_BLOCK and _decrypt_batching:
-            if pssh_gcm_batch_ctx == cctx.h and \
-                    block > pssh_gcm_batch_start and \
-                    block + blocksize <= pssh_gcm_batch_end:
-                if block + blocksize == pssh_gcm_batch_end:
-                    pssh_gcm_batch_ctx = NULL
-                return 0                # decrypted with the run's first block
-            pssh_gcm_batch_ctx = NULL
-            rc = _decrypt_ahead(session, cctx, block, blocksize)
-            if rc >= 0:
-                return rc
-        pssh_gcm_batch_ctx = NULL
-        return _orig_crypt(session, seqno, block, blocksize, abstract,
-                           firstlast)
-    if firstlast == _FIRST_BLOCK:
-        if session != NULL:
-            _remember_packet(session, block - _OFF_OUTBUF)
-        pssh_gcm_batch_ctx = NULL
-        memcpy(&plen, block, 4)
-        plen = ntohl(plen)
-        if not _encrypt_batching or blocksize != 16 or plen < 12 or \
-                plen > _MAX_PACKET:
-            return _orig_crypt(session, seqno, block, blocksize, abstract,
-                               firstlast)
-        # As _libssh2_cipher_crypt's first block: next IV, the length as
-        # AAD -- then the whole rest of the packet in one call.
-        _evp_ctrl(cctx.h, _EVP_CTRL_GCM_IV_GEN, 1, lastiv)
-        if _evp_cipher(cctx.h, NULL, block, 4) == -1:
-            return 1
-        if _evp_cipher(cctx.h, block + 4, block + 4, plen) == -1:
-            return 1
-        pssh_gcm_batch_ctx = cctx.h
-        pssh_gcm_batch_start = block
-        pssh_gcm_batch_end = block + 4 + plen
-        return 0
-    if firstlast == _MIDDLE_BLOCK and pssh_gcm_batch_ctx == cctx.h and \
-            block > pssh_gcm_batch_start and \
-            block + blocksize <= pssh_gcm_batch_end:
-        return 0                        # already encrypted with the first
-    pssh_gcm_batch_ctx = NULL
-    return _orig_crypt(session, seqno, block, blocksize, abstract, firstlast)
-
-
-cdef int _run_packets(crypt_f crypt, evp_cipher_f algo, void *ctx,
-                      unsigned char *buf, int plen) noexcept nogil:
-    """Encrypt buf[0:plen] + tag the way _libssh2_transport_send does."""
-    cdef crypt_ctx cc
-    cdef void *abstract = &cc
-    cdef int i, firstlast, bsize
-    cc.encrypt = 1
-    cc.algo = algo
-    cc.h = ctx
-    i = 0
-    while i < plen:
-        firstlast = _FIRST_BLOCK if i == 0 else _MIDDLE_BLOCK
-        bsize = plen - i if plen - i < 16 else 16
-        if crypt(NULL, 0, buf + i, bsize, &abstract, firstlast):
-            return 1
-        i += 16
-    return crypt(NULL, 0, buf + plen, 16, &abstract, _LAST_BLOCK)
 
 
 cdef int _self_test(evp_cipher_f algo, void *lib, crypt_f orig) except -1:
@@ -315,18 +86,18 @@ cdef int _self_test(evp_cipher_f algo, void *lib, crypt_f orig) except -1:
             raise RuntimeError("EVP_CIPHER_CTX_new failed")
         for which in range(2):
             ctx = ca if which == 0 else cb
-            if not init(ctx, algo(), key, iv, 1) or not _evp_ctrl(
+            if not init(ctx, algo(), key, iv, 1) or not pssh_evp_ctrl(
                     ctx, _EVP_CTRL_AEAD_SET_IV_FIXED, -1, iv):
                 raise RuntimeError("EVP init failed")
         for rounds in range(4):          # consecutive packets: IV steps too
             plen = (20, 68, 1012, 1988)[rounds]
             memcpy(a, <const char *>sample + 44, 2048)
-            be = htonl_(plen - 4)
+            be = htonl(plen - 4)
             memcpy(a, &be, 4)
             memcpy(b, a, 2048)
-            if _run_packets(orig, algo, ca, a, plen):
+            if pssh_run_packets(orig, algo, ca, a, plen):
                 raise RuntimeError("libssh2 encryption failed in the self-test")
-            if _run_packets(_gcm_crypt, algo, cb, b, plen):
+            if pssh_run_packets(pssh_gcm_crypt, algo, cb, b, plen):
                 raise RuntimeError("batched encryption failed in the self-test")
             if memcmp(a, b, plen + 16) != 0:
                 ok = 0
@@ -374,15 +145,16 @@ def gcm_wrapper_state():
     the guard is not installed, or None)."""
     installed = _gcm_state is True
     return {"guard": installed,
-            "encrypt_batching": installed and bool(_encrypt_batching),
-            "decrypt_batching": installed and bool(_decrypt_batching),
+            "encrypt_batching": installed and bool(pssh_encrypt_batching),
+            "decrypt_batching": installed and bool(pssh_decrypt_batching),
             "reason": None if installed or _gcm_state is None else _gcm_state}
 
 
 cdef _install_locked():
-    global _gcm_state, _orig_crypt, _evp_cipher, _evp_ctrl, _block_state
-    global _chacha_state
-    global _encrypt_batching, _decrypt_batching, _aes128gcm, _aes256gcm
+    global _gcm_state, _block_state, _chacha_state
+    global pssh_orig_crypt, pssh_evp_cipher, pssh_evp_ctrl
+    global pssh_encrypt_batching, pssh_decrypt_batching
+    global pssh_aes128gcm, pssh_aes256gcm
     cdef void *lib
     cdef evp_cipher_f aes128
     cdef evp_cipher_f aes256
@@ -394,41 +166,43 @@ cdef _install_locked():
             raise RuntimeError("no handle on ssh2.session")
         aes128 = <evp_cipher_f>dlsym(lib, b"EVP_aes_128_gcm")
         aes256 = <evp_cipher_f>dlsym(lib, b"EVP_aes_256_gcm")
-        _evp_cipher = <evp_cipher_call_f>dlsym(lib, b"EVP_Cipher")
-        _evp_ctrl = <evp_ctrl_f>dlsym(lib, b"EVP_CIPHER_CTX_ctrl")
-        if aes128 == NULL or aes256 == NULL or _evp_cipher == NULL or \
-                _evp_ctrl == NULL:
+        pssh_evp_cipher = <pssh_evp_cipher_call_f>dlsym(lib, b"EVP_Cipher")
+        pssh_evp_ctrl = <pssh_evp_ctrl_f>dlsym(lib, b"EVP_CIPHER_CTX_ctrl")
+        if aes128 == NULL or aes256 == NULL or pssh_evp_cipher == NULL or \
+                pssh_evp_ctrl == NULL:
             raise RuntimeError("libcrypto symbols not found")
         path = _info.get("libssh2_path")
         if not path:
             raise RuntimeError("libssh2 path unknown")
         regions = _readable_regions(os.fsencode(os.path.realpath(path)))
-        m128 = _find_method(regions, b"aes128-gcm@openssh.com", 16, aes128)
-        m256 = _find_method(regions, b"aes256-gcm@openssh.com", 32, aes256)
+        m128 = _find_method(regions, b"aes128-gcm@openssh.com", 16, 12, 16, 16,
+                            _FLAGS_GCM, False, aes128)
+        m256 = _find_method(regions, b"aes256-gcm@openssh.com", 16, 12, 32, 16,
+                            _FLAGS_GCM, False, aes256)
         if m128 == NULL or m256 == NULL or m128.crypt != m256.crypt:
             raise RuntimeError("libssh2's AES-GCM descriptors not recognised")
-        if m128.crypt == _gcm_crypt:
+        if m128.crypt == pssh_gcm_crypt:
             # Ours already (this module state was lost, the patch was not):
             # libssh2's own function is unknown now, so do not record it.
-            if _orig_crypt == NULL:
+            if pssh_orig_crypt == NULL:
                 raise RuntimeError("wrapper installed but libssh2's function unknown")
             _gcm_state = True
             return
-        _orig_crypt = m128.crypt
-        _aes128gcm = aes128
-        _aes256gcm = aes256
-        _encrypt_batching = _batching_wanted("PSSH_NO_GCM_BATCH")
-        _self_test(aes128, lib, _orig_crypt)
-        _self_test(aes256, lib, _orig_crypt)
-        _patch(m128, _gcm_crypt)
-        _patch(m256, _gcm_crypt)
+        pssh_orig_crypt = m128.crypt
+        pssh_aes128gcm = aes128
+        pssh_aes256gcm = aes256
+        pssh_encrypt_batching = _batching_wanted("PSSH_NO_GCM_BATCH")
+        _self_test(aes128, lib, pssh_orig_crypt)
+        _self_test(aes256, lib, pssh_orig_crypt)
+        _patch(m128, pssh_gcm_crypt)
+        _patch(m256, pssh_gcm_crypt)
         # Decryption batching needs libssh2's packet state, whose layout is
         # known for this version only.
-        _decrypt_batching = (_encrypt_batching and
+        pssh_decrypt_batching = (pssh_encrypt_batching and
                              _info.get("libssh2_version") == "1.11.1" and
                              _batching_wanted("PSSH_NO_GCM_DECRYPT_BATCH"))
     except Exception as exc:  # noqa: BLE001 - reported, libssh2 left as it was
-        _encrypt_batching = False
+        pssh_encrypt_batching = False
         _gcm_state = "not installed: %s" % (exc,)
         _block_state = "not installed: the AES-GCM wrapper is not"
         _chacha_state = "not installed: the AES-GCM wrapper is not"
@@ -439,7 +213,7 @@ cdef _install_locked():
 
 
 # The aes-ctr/aes-cbc descriptors the wrapper guards too: (name, key length,
-# libcrypto cipher).  Only those pssh offers (pssh/_connect.py CIPHERS).
+# libcrypto cipher).  Only those pssh offers (pssh/connection/connect.py CIPHERS).
 _BLOCK_CIPHERS = (
     (b"aes128-ctr", 16, b"EVP_aes_128_ctr"), (b"aes192-ctr", 24, b"EVP_aes_192_ctr"),
     (b"aes256-ctr", 32, b"EVP_aes_256_ctr"), (b"aes128-cbc", 16, b"EVP_aes_128_cbc"),
@@ -447,8 +221,8 @@ _BLOCK_CIPHERS = (
 
 
 cdef _install_block_guard(void *lib, list regions):
-    """Wrap libssh2's aes-ctr/aes-cbc descriptors with _gcm_crypt (which
-    sends them to _block_crypt): all or none."""
+    """Wrap libssh2's aes-ctr/aes-cbc descriptors with pssh_gcm_crypt (which
+    sends them to block_crypt): all or none."""
     global _block_state
     cdef crypt_method *m
     cdef evp_cipher_f algo
@@ -461,12 +235,13 @@ cdef _install_block_guard(void *lib, list regions):
             algo = <evp_cipher_f>dlsym(lib, symbol)
             if algo == NULL:
                 raise RuntimeError("%s not found" % (symbol.decode(),))
-            m = _find_method(regions, name, secret_len, algo, 16, 0, 0)
-            if m == NULL or m.crypt != _orig_crypt:
+            m = _find_method(regions, name, 16, 16, secret_len, 0, 0, False,
+                             algo)
+            if m == NULL or m.crypt != pssh_orig_crypt:
                 raise RuntimeError("libssh2's %s descriptor not recognised" % (name.decode(),))
             found.append(<uintptr_t>m)
         for address in found:
-            _patch(<crypt_method *><uintptr_t>address, _gcm_crypt)
+            _patch(<crypt_method *><uintptr_t>address, pssh_gcm_crypt)
     except Exception as exc:  # noqa: BLE001 - reported; pssh then stops offering them
         _block_state = "not installed: %s" % (exc,)
         return
