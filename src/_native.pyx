@@ -4,8 +4,9 @@
 
 Same API as pssh._pure.  Operates on ssh2-python objects by reading their
 raw libssh2 pointers and calling the libssh2 copy ssh2-python loaded, through
-pssh.core.libssh2's binding (see libssh2_table.pxi).  Importing runs a self-check and raises ImportError on
-any mismatch so the backend selector can fall back to the pure backend.
+pssh.core.libssh2's binding (see libssh2_table.pxi).  Importing runs a
+self-check and raises ImportError on any mismatch so the backend selector can
+fall back to the pure backend.
 
 No gevent here on purpose: blocking is delegated to the `wait` callable the
 caller passes, so this module stays event-loop agnostic.

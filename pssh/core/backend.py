@@ -54,8 +54,9 @@ _guard_state = []
 
 
 def _install_guards():
-    """The guards of src/gcm.pxi and src/chacha_guard.pxi, whatever the backend: the states of
-    AES-GCM, aes-ctr/aes-cbc and chacha20-poly1305, each True or why not."""
+    """The crypt guards (src/crypt_guard.c, installed by src/gcm.pxi and src/chacha_guard.pxi),
+    whatever the backend: the states of AES-GCM, aes-ctr/aes-cbc and chacha20-poly1305, each
+    True or why not."""
     native = _native_module
     if native is None:
         try:  # the pure backend borrows the compiled guards when the module imports
@@ -67,8 +68,8 @@ def _install_guards():
 
 
 def enable_gcm_batching_once():
-    """Once per process: install pssh's crypt wrapper (src/gcm.pxi): the packet-length guards
-    that keep a tampered length from aborting the process in libssh2, and AES-GCM whole-packet
+    """Once per process: install pssh's crypt wrapper (src/crypt_guard.c): the packet-length
+    guards that keep a tampered length from aborting the process in libssh2, and AES-GCM whole-packet
     batching unless PSSH_NO_GCM_BATCH=1. Returns True when the AES-GCM guard is in place, else
     why not."""
     if not _guard_state:

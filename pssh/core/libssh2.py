@@ -25,12 +25,11 @@ from pssh.core.libssh2_declarations import FUNCTIONS, OBJECTS
 
 __all__ = ["LIB", "unavailable_reason", "pointer", "mark_sftp_handle_closed", "addresses",
            "declared_sizes", "layout_problems", "round_trip_problem", "AUTHAGENT_CALLBACK",
-           "CALLBACK_AUTHAGENT", "ERROR_EAGAIN"]
+           "CALLBACK_AUTHAGENT"]
 
 logger = logging.getLogger(__name__)
 
 CALLBACK_AUTHAGENT = 7      # LIBSSH2_CALLBACK_AUTHAGENT
-ERROR_EAGAIN = -37          # LIBSSH2_ERROR_EAGAIN
 
 # void (LIBSSH2_SESSION *, LIBSSH2_CHANNEL *, void **abstract)
 AUTHAGENT_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
