@@ -46,6 +46,19 @@ def tree_cpu():
     return total
 
 
+def tree_rss_kb():
+    """Resident memory of this process and its live descendants now (kB)."""
+    total = 0
+    for pid in [os.getpid()] + descendants(os.getpid()):
+        try:
+            with open("/proc/%d/status" % pid) as status:
+                total += next(int(line.split()[1]) for line in status
+                              if line.startswith("VmRSS:"))
+        except (OSError, StopIteration, ValueError):
+            pass
+    return total
+
+
 class Client:
     """The variant's client over ``args["hosts"]``: ``run(command)`` returns one record per
     host (:class:`pssh.sharded.HostResult`); every line is read, ``args["output_cap"]``
@@ -94,15 +107,18 @@ def parallel(args):
     c0, t0 = tree_cpu(), time.perf_counter()
     client = Client(args)
     c1, t1 = tree_cpu(), time.perf_counter()
+    rss_started = tree_rss_kb()
     try:
         records = client.run(args["command"])
         c2, t2 = tree_cpu(), time.perf_counter()
+        rss_open = tree_rss_kb()  # every connection still open
     finally:
         client.close()
     hosts = len(args["hosts"])
     _common.EXTRA_RESULT.update(
         startup_wall=t1 - t0, startup_cpu=c1 - c0, run_wall=t2 - t1, run_cpu=c2 - c1,
         run_cpu_per_host_ms=1000.0 * (c2 - c1) / hosts, hosts_per_s=hosts / (t2 - t1),
+        rss_kb_connections_open=rss_open, rss_kb_after_startup=rss_started,
         sharding=os.environ.get("PSSH_BENCH_SHARDING", "one"))
     return [(len(r.stdout), r.stdout[-1] if r.stdout else repr(r.exception), r.exit_code)
             for r in records]
