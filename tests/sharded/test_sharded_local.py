@@ -158,3 +158,19 @@ def test_copies_give_per_host_records(sshd_farm, client_options, refused_port, s
 def test_bad_option_fails_the_call_not_the_shards(client_options):
     with pytest.raises(PSSHError):
         ShardedClient(["127.0.0.1"], shards=1, keyboard_interactive=True, **client_options)
+
+
+def test_one_bastion_connection_per_shard(make_sshd, sshd_farm, client_options):
+    bastion = make_sshd(listen_ip="127.0.0.1", log_level="INFO")
+    hosts = sshd_farm.hosts * 4
+    with ShardedClient(hosts, shards=2, batch_size=2, port=sshd_farm.port,
+                       proxy_host=bastion.host, proxy_port=bastion.port,
+                       **client_options) as client:
+        results = client.run_command('echo "$SSH_CONNECTION"')
+        again = client.run_command("true")
+    assert [r.stdout[0].split()[2] for r in results] == hosts
+    assert all(r.ok for r in again)
+    with open(bastion.log_path) as log:
+        logins = log.read().count("Accepted ")
+    # 10 batches on 2 shards: each shard's batches share its one bastion connection
+    assert logins == 2
