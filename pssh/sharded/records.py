@@ -68,6 +68,29 @@ class HostResult:
         """No exception and exit code 0."""
         return self.exception is None and self.exit_code == 0
 
+    def __reduce__(self):
+        # Each stream travels as one string: pickling many short strings one by one cost
+        # more than reading them did. Lines never contain "\n" (output is split on it).
+        return (_rebuild_host_result,
+                (self.index, self.host, self.alias, self.exit_code, self.exit_signal,
+                 _pack(self.stdout), _pack(self.stderr), self.truncated, self.exception,
+                 self.output_cap, self.stdout_file, self.stderr_file))
+
+
+def _pack(lines):
+    return "\n".join(lines) if lines else None
+
+
+def _unpack(text):
+    return () if text is None else tuple(text.split("\n"))
+
+
+def _rebuild_host_result(index, host, alias, exit_code, exit_signal, stdout, stderr,
+                         truncated, exception, output_cap, stdout_file, stderr_file):
+    return HostResult(index, host, alias, exit_code, exit_signal, _unpack(stdout),
+                      _unpack(stderr), truncated, exception, output_cap, stdout_file,
+                      stderr_file)
+
 
 @dataclass(frozen=True)
 class TransferResult:
