@@ -55,6 +55,8 @@ def parse_args(argv=None):
                     help="connections in rounds_output (default 10)")
     ap.add_argument("--sharded-lines", type=int, default=200000,
                     help="lines per host and round in rounds_output (default 200000)")
+    ap.add_argument("--sharded-cap", type=int, default=4096,
+                    help="characters kept per host and stream in rounds_output (default 4096)")
     ap.add_argument("--single-server", action="store_true",
                     help="all connections to one sshd on 127.0.0.1 instead of a farm on 127.0.0.2..")
     ap.add_argument("--key-kind", default="ed25519", choices=["ed25519", "rsa", "ecdsa"])
