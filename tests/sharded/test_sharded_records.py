@@ -117,3 +117,9 @@ def test_password_is_never_logged(sshd, client_options, tmp_path):
     assert "pssh" in proc.stderr and "SpawnProcess" in proc.stderr
     assert secret not in proc.stderr and secret not in proc.stdout
     assert json.loads(proc.stdout.splitlines()[-1])[0][0] == ["ok"]
+
+
+@pytest.mark.parametrize("lines", [(), ("",), ("", ""), ("a", "", "b\r", " "), ("x",) * 1000])
+def test_host_result_lines_survive_pickling_exactly(lines):
+    record = HostResult(4, "web", stdout=lines, stderr=lines[:1], exit_code=0)
+    assert pickle.loads(pickle.dumps(record)) == record
