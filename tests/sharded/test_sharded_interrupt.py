@@ -51,7 +51,7 @@ def test_ctrl_c_kills_the_shards_and_ends_every_session(fresh_sshd, client_optio
         shard_pids = json.loads(proc.stdout.readline())
         assert len(shard_pids) == 2 and all(is_alive(pid) for pid in shard_pids)
         # every host's command runs: 4 connections, each with its sleep
-        assert _wait_for(lambda: len(fresh_sshd.connections()) >= 8, 20), \
+        assert _wait_for(lambda: len(_named(fresh_sshd.connections(), "sleep")) == 4, 20), \
             fresh_sshd.connections()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
@@ -63,13 +63,18 @@ def test_ctrl_c_kills_the_shards_and_ends_every_session(fresh_sshd, client_optio
     assert "interrupted" in out
     assert not any(is_alive(pid) for pid in shard_pids)
     # sshd's per-connection processes end once the shards' sockets are gone
-    assert _wait_for(lambda: not [pid for pid in fresh_sshd.connections()
-                                  if _is_sshd(pid)], 10), fresh_sshd.connections()
+    assert _wait_for(lambda: not _named(fresh_sshd.connections(), "sshd"), 10), \
+        fresh_sshd.connections()
 
 
-def _is_sshd(pid):
-    try:
-        with open("/proc/%d/comm" % pid) as comm:
-            return comm.read().strip().startswith("sshd")
-    except OSError:
-        return False
+def _named(pids, prefix):
+    """The processes among ``pids`` whose command name starts with ``prefix``."""
+    found = []
+    for pid in pids:
+        try:
+            with open("/proc/%d/comm" % pid) as comm:
+                if comm.read().strip().startswith(prefix):
+                    found.append(pid)
+        except OSError:
+            pass
+    return found
