@@ -28,20 +28,30 @@
 #define OFF_PAYLOAD 35048
 #define OFF_OUTBUF 35064
 
-/* Session -> its struct transportpacket, learnt from the outbuf address of the
-   session's last encrypted packet; a small per-thread ring. */
+/* How many sessions per thread the packet state is remembered for. */
 #define GCM_SESSIONS 16
 
 pthread_mutex_t pssh_gcm_install_lock = PTHREAD_MUTEX_INITIALIZER;
 
-__thread void *pssh_gcm_batch_ctx = NULL;
-static __thread unsigned char *batch_start = NULL;
-static __thread unsigned char *batch_end = NULL;
-static __thread void *gcm_sessions[GCM_SESSIONS];
-static __thread unsigned char *gcm_packets[GCM_SESSIONS];
-static __thread unsigned int gcm_next = 0;
-/* The next aes-ctr/aes-cbc encryption call starts a packet. */
-static __thread int block_packet_start = 1;
+/* What the wrappers remember between the crypt() calls of one thread. One
+   struct, so that a call finds it with one thread-local lookup (each
+   separate thread-local variable of a shared object costs a __tls_get_addr
+   call per access, several per block otherwise). */
+struct thread_state {
+    /* The packet (or decrypt() run) whose blocks were done in one call. */
+    void *batch_ctx;
+    unsigned char *batch_start;
+    unsigned char *batch_end;
+    /* Session -> its struct transportpacket, learnt from the outbuf address
+       of the session's last encrypted packet: a small ring. */
+    void *sessions[GCM_SESSIONS];
+    unsigned char *packets[GCM_SESSIONS];
+    unsigned int next;
+    /* The next aes-ctr/aes-cbc encryption call starts a packet. */
+    int block_packet_start;
+};
+
+static __thread struct thread_state tls = {.block_packet_start = 1};
 
 /* Where struct transportpacket sits in LIBSSH2_SESSION (0: not seen yet). Not
    per session: with hundreds of sessions in one thread an evicted cache entry
@@ -71,26 +81,26 @@ static unsigned int load_be32(const unsigned char *at)
     return ntohl(value);
 }
 
-static void remember_packet(void *session, unsigned char *packet)
+static void remember_packet(struct thread_state *t, void *session, unsigned char *packet)
 {
     unsigned int i;
     for (i = 0; i < GCM_SESSIONS; i++) {
-        if (gcm_sessions[i] == session) {
-            gcm_packets[i] = packet;
+        if (t->sessions[i] == session) {
+            t->packets[i] = packet;
             return;
         }
     }
-    i = gcm_next++ % GCM_SESSIONS;
-    gcm_sessions[i] = session;
-    gcm_packets[i] = packet;
+    i = t->next++ % GCM_SESSIONS;
+    t->sessions[i] = session;
+    t->packets[i] = packet;
 }
 
-static unsigned char *packet_of(void *session)
+static unsigned char *packet_of(struct thread_state *t, void *session)
 {
     unsigned int i;
     for (i = 0; i < GCM_SESSIONS; i++) {
-        if (gcm_sessions[i] == session)
-            return gcm_packets[i];
+        if (t->sessions[i] == session)
+            return t->packets[i];
     }
     return NULL;
 }
@@ -132,10 +142,10 @@ static int guard_gcm_decrypt(unsigned char *block, size_t blocksize, int firstla
    _libssh2_transport_read computed it; every value is checked first. A
    mistake could not pass unnoticed: the packet's GCM tag would not verify and
    libssh2 would fail the read. */
-static int decrypt_ahead(void *session, pssh_crypt_ctx *cctx, unsigned char *block,
-                         size_t blocksize)
+static int decrypt_ahead(struct thread_state *t, void *session, pssh_crypt_ctx *cctx,
+                         unsigned char *block, size_t blocksize)
 {
-    unsigned char *p = packet_of(session);
+    unsigned char *p = packet_of(t, session);
     size_t readidx, writeidx, data_num, total_num, numbytes, length, rest, middle;
     if (p == NULL || blocksize != 16)
         return -1;
@@ -170,9 +180,9 @@ static int decrypt_ahead(void *session, pssh_crypt_ctx *cctx, unsigned char *blo
         return -1;
     if (pssh_evp_cipher(cctx->h, block, block, (unsigned int)middle) == -1)
         return 1;
-    pssh_gcm_batch_ctx = cctx->h;
-    batch_start = block;
-    batch_end = block + middle;
+    t->batch_ctx = cctx->h;
+    t->batch_start = block;
+    t->batch_end = block + middle;
     return 0;
 }
 
@@ -219,8 +229,8 @@ static int guard_block_decrypt(void *session, unsigned char *block, size_t block
 }
 
 /* The wrapper for aes-ctr/aes-cbc: libssh2's function, then the guard. */
-static int block_crypt(void *session, unsigned int seqno, unsigned char *block,
-                       size_t blocksize, void **abstract, int firstlast)
+static int block_crypt(struct thread_state *t, void *session, unsigned int seqno,
+                       unsigned char *block, size_t blocksize, void **abstract, int firstlast)
 {
     pssh_crypt_ctx *cctx = *(pssh_crypt_ctx **)abstract;
     int rc;
@@ -228,12 +238,12 @@ static int block_crypt(void *session, unsigned int seqno, unsigned char *block,
         /* A packet's calls run in one thread, in order, ending with a last
            block: the call after one starts a packet, at outbuf -- or at
            outbuf + 4 with an etm MAC, whose calls have no first block. */
-        if (block_packet_start && session != NULL) {
+        if (t->block_packet_start && session != NULL) {
             packet_offset = (block - OFF_OUTBUF) - (unsigned char *)session;
             if (!(firstlast & PSSH_FIRST_BLOCK))
                 packet_offset -= 4;
         }
-        block_packet_start = (firstlast & PSSH_LAST_BLOCK) != 0;
+        t->block_packet_start = (firstlast & PSSH_LAST_BLOCK) != 0;
     }
     rc = pssh_orig_crypt(session, seqno, block, blocksize, abstract, firstlast);
     if (rc == 0 && !cctx->encrypt && (firstlast & PSSH_FIRST_BLOCK) && blocksize >= 8)
@@ -241,45 +251,52 @@ static int block_crypt(void *session, unsigned int seqno, unsigned char *block,
     return rc;
 }
 
-static int in_batch(pssh_crypt_ctx *cctx, unsigned char *block, size_t blocksize)
+static int in_batch(const struct thread_state *t, pssh_crypt_ctx *cctx,
+                    unsigned char *block, size_t blocksize)
 {
-    return pssh_gcm_batch_ctx == cctx->h && block > batch_start &&
-        block + blocksize <= batch_end;
+    return t->batch_ctx == cctx->h && block > t->batch_start &&
+        block + blocksize <= t->batch_end;
+}
+
+void pssh_gcm_forget_batch(void)
+{
+    tls.batch_ctx = NULL;
 }
 
 int pssh_gcm_crypt(void *session, unsigned int seqno, unsigned char *block,
                    size_t blocksize, void **abstract, int firstlast)
 {
     pssh_crypt_ctx *cctx = *(pssh_crypt_ctx **)abstract;
+    struct thread_state *t = &tls;
     unsigned int plen;
     char lastiv[1];
     int rc;
     if (cctx->algo != pssh_aes128gcm && cctx->algo != pssh_aes256gcm)
-        return block_crypt(session, seqno, block, blocksize, abstract, firstlast);
+        return block_crypt(t, session, seqno, block, blocksize, abstract, firstlast);
     if (!cctx->encrypt) {
         rc = guard_gcm_decrypt(block, blocksize, firstlast);
         if (rc) {
-            pssh_gcm_batch_ctx = NULL;
+            t->batch_ctx = NULL;
             return rc & 1;                  /* 1: libssh2 fails the read */
         }
         if (firstlast == PSSH_MIDDLE_BLOCK && pssh_decrypt_batching) {
-            if (in_batch(cctx, block, blocksize)) {
-                if (block + blocksize == batch_end)
-                    pssh_gcm_batch_ctx = NULL;
+            if (in_batch(t, cctx, block, blocksize)) {
+                if (block + blocksize == t->batch_end)
+                    t->batch_ctx = NULL;
                 return 0;                   /* decrypted with the run's first block */
             }
-            pssh_gcm_batch_ctx = NULL;
-            rc = decrypt_ahead(session, cctx, block, blocksize);
+            t->batch_ctx = NULL;
+            rc = decrypt_ahead(t, session, cctx, block, blocksize);
             if (rc >= 0)
                 return rc;
         }
-        pssh_gcm_batch_ctx = NULL;
+        t->batch_ctx = NULL;
         return pssh_orig_crypt(session, seqno, block, blocksize, abstract, firstlast);
     }
     if (firstlast == PSSH_FIRST_BLOCK) {
         if (session != NULL)
-            remember_packet(session, block - OFF_OUTBUF);
-        pssh_gcm_batch_ctx = NULL;
+            remember_packet(t, session, block - OFF_OUTBUF);
+        t->batch_ctx = NULL;
         plen = load_be32(block);
         if (!pssh_encrypt_batching || blocksize != 16 || plen < 12 || plen > MAX_PACKET)
             return pssh_orig_crypt(session, seqno, block, blocksize, abstract, firstlast);
@@ -290,14 +307,14 @@ int pssh_gcm_crypt(void *session, unsigned int seqno, unsigned char *block,
             return 1;
         if (pssh_evp_cipher(cctx->h, block + 4, block + 4, plen) == -1)
             return 1;
-        pssh_gcm_batch_ctx = cctx->h;
-        batch_start = block;
-        batch_end = block + 4 + plen;
+        t->batch_ctx = cctx->h;
+        t->batch_start = block;
+        t->batch_end = block + 4 + plen;
         return 0;
     }
-    if (firstlast == PSSH_MIDDLE_BLOCK && in_batch(cctx, block, blocksize))
+    if (firstlast == PSSH_MIDDLE_BLOCK && in_batch(t, cctx, block, blocksize))
         return 0;                           /* already encrypted with the first */
-    pssh_gcm_batch_ctx = NULL;
+    t->batch_ctx = NULL;
     return pssh_orig_crypt(session, seqno, block, blocksize, abstract, firstlast);
 }
 

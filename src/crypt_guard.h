@@ -74,9 +74,9 @@ typedef struct {
 /* Serialises install_gcm_wrapper() across threads. */
 PSSH_HIDDEN extern pthread_mutex_t pssh_gcm_install_lock;
 
-/* The packet (or decrypt() run) whose blocks were done in one call; cleared
-   by the self-test. */
-PSSH_HIDDEN extern __thread void *pssh_gcm_batch_ctx;
+/* Forget this thread's batched packet (the self-test's packets are not
+   libssh2's). */
+PSSH_HIDDEN void pssh_gcm_forget_batch(void);
 
 /* Set by the installer. */
 PSSH_HIDDEN extern pssh_crypt_f pssh_orig_crypt;        /* libssh2's EVP crypt() */

@@ -36,7 +36,7 @@ cdef extern from "crypt_guard.h":
     pthread_mutex_t pssh_gcm_install_lock
     int pthread_mutex_lock(pthread_mutex_t *m) nogil
     int pthread_mutex_unlock(pthread_mutex_t *m) nogil
-    void *pssh_gcm_batch_ctx
+    void pssh_gcm_forget_batch() noexcept nogil
 
     pssh_crypt_f pssh_orig_crypt
     pssh_crypt_f pssh_chacha_orig_crypt

@@ -63,7 +63,6 @@ cdef object _block_state = None         # None: not tried; True; or the reason
 
 
 cdef int _self_test(evp_cipher_f algo, void *lib, crypt_f orig) except -1:
-    global pssh_gcm_batch_ctx
     cdef evp_ctx_new_f ctx_new = <evp_ctx_new_f>dlsym(lib, b"EVP_CIPHER_CTX_new")
     cdef evp_ctx_free_f ctx_free = <evp_ctx_free_f>dlsym(lib, b"EVP_CIPHER_CTX_free")
     cdef evp_init_f init = <evp_init_f>dlsym(lib, b"EVP_CipherInit")
@@ -104,7 +103,7 @@ cdef int _self_test(evp_cipher_f algo, void *lib, crypt_f orig) except -1:
     finally:
         ctx_free(ca)
         ctx_free(cb)
-        pssh_gcm_batch_ctx = NULL
+        pssh_gcm_forget_batch()
     if not ok:
         raise RuntimeError("batched encryption differs from libssh2's")
     return 0
