@@ -369,9 +369,9 @@ workload("connect_echo_2000")(_connect_echo(2000))
 @workload("rounds_output")
 def wl_rounds_output(opts):
     """Client-bound: --sharded-hosts (10) connections opened once, then --rounds (at most 10)
-    rounds of ``seq 1 --sharded-lines`` (200000): every line read, --sharded-cap (4096)
+    rounds of ``seq 1 --sharded-lines`` (1000000): every line read, --sharded-cap (4096)
     characters kept per host."""
-    lines = getattr(opts, "sharded_lines", 200000)
+    lines = getattr(opts, "sharded_lines", 1000000)
     return Workload("rounds_output", "rounds", getattr(opts, "sharded_hosts", 10),
                     "seq 1 %d" % lines, {"rounds": min(getattr(opts, "rounds", 10), 10),
                                          "output_cap": getattr(opts, "sharded_cap", 4096),

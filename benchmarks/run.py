@@ -53,8 +53,8 @@ def parse_args(argv=None):
                     help="hosts of the sftp_/scp_ workloads (default 10)")
     ap.add_argument("--sharded-hosts", type=int, default=10,
                     help="connections in rounds_output (default 10)")
-    ap.add_argument("--sharded-lines", type=int, default=200000,
-                    help="lines per host and round in rounds_output (default 200000)")
+    ap.add_argument("--sharded-lines", type=int, default=1000000,
+                    help="lines per host and round in rounds_output (default 1000000)")
     ap.add_argument("--sharded-cap", type=int, default=4096,
                     help="characters kept per host and stream in rounds_output (default 4096)")
     ap.add_argument("--single-server", action="store_true",

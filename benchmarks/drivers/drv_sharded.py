@@ -12,6 +12,7 @@ import resource
 import sys
 import time
 
+import gevent
 import pssh
 from pssh.parallel import ParallelSSHClient
 from pssh.sharded import ShardedClient
@@ -90,10 +91,13 @@ class Client:
     def run(self, command):
         if self.kind != "one":
             return self.client.run_command(command)
+        # one reader greenlet per host, as in a shard (pssh.sharded.shard)
         output = self.client.run_command(command, stop_on_errors=False)
-        return [collect_output(index, host_out, self.cap, None,
-                               lambda out=host_out: self.client.join([out]))
-                for index, host_out in enumerate(output)]
+        readers = [gevent.spawn(collect_output, index, host_out, self.cap, None,
+                                lambda out=host_out: self.client.join([out]))
+                   for index, host_out in enumerate(output)]
+        gevent.joinall(readers)
+        return [reader.get() for reader in readers]
 
     def close(self):
         self.client.close()
