@@ -26,8 +26,8 @@
 # What: install_gcm_wrapper() replaces the `crypt` function pointer of
 # libssh2's two AES-GCM method descriptors (aes128-gcm, aes256-gcm) with
 # pssh_gcm_crypt (src/crypt_guard.c, where the guards and the batching are;
-# this file finds, self-tests and installs it).  For encryption, the packet's first call encrypts the
-# whole packet at once (same IV step, same AAD, same bytes as libssh2's own
+# this file finds, self-tests and installs it).  For encryption, the packet's
+# first call encrypts the whole packet at once (same IV step, same AAD, same bytes as libssh2's own
 # code) and the following per-block calls of that packet return at once;
 # the final call (the tag) goes to libssh2's function.  For decryption,
 # libssh2 decrypts whatever part of a packet it has received in one
