@@ -27,16 +27,16 @@
 # libssh2's two AES-GCM method descriptors (aes128-gcm, aes256-gcm) with
 # pssh_gcm_crypt (src/crypt_guard.c, where the guards and the batching are;
 # this file finds, self-tests and installs it).  For encryption, the packet's
-# first call encrypts the whole packet at once (same IV step, same AAD, same bytes as libssh2's own
-# code) and the following per-block calls of that packet return at once;
-# the final call (the tag) goes to libssh2's function.  For decryption,
-# libssh2 decrypts whatever part of a packet it has received in one
-# decrypt() run of per-block calls; the run's first middle-block call
+# first call encrypts the whole packet at once (same IV step, same AAD, same
+# bytes as libssh2's own code) and the following per-block calls of that
+# packet return at once; the final call (the tag) goes to libssh2's function.
+# For decryption, libssh2 decrypts whatever part of a packet it has received
+# in one decrypt() run of per-block calls; the run's first middle-block call
 # decrypts the whole run (its length recomputed from libssh2 1.11.1's packet
-# state, which is located through the outbuf address seen when encrypting,
-# and validated field by field), the others return at once.  First-block
-# and last-block (tag) calls always go to libssh2's function, after the
-# guard (PSSH_NO_GCM_DECRYPT_BATCH=1 turns off the decryption part alone).
+# state, which is located through the outbuf address seen when encrypting, and
+# validated field by field), the others return at once.  First-block and
+# last-block (tag) calls always go to libssh2's function, after the guard
+# (PSSH_NO_GCM_DECRYPT_BATCH=1 turns off the decryption part alone).
 #
 # Safety: the descriptors are found by an exact signature (name string,
 # block/IV/key/tag sizes, flags, NULL get_len, algo == the EVP_aes_*_gcm that
