@@ -209,15 +209,8 @@ def run(command, mode, outdir, errdir, idle_timeout, command_timeout, pty, **par
 @_connection_options
 def copy(source, destination, recursive, scp, **params):
     """Copy local SOURCE to DESTINATION on every host."""
-    progress_mode = params.pop("progress")
-    results, client, sharded = _setup(params)
-    progress = make_progress(progress_mode, "copy", results, count_bytes=not sharded,
-                             plain_lines=True)
-    upload = copy_sharded if sharded else copy_to_hosts
-    completed = upload(client, results, source, destination, progress, recursive, scp)
-    for result in results:
-        report_failure(result)
-    _finish(client, results, completed, "copied to")
+    _transfer(params, "copy", copy_sharded, copy_to_hosts, "copied to", source, destination,
+              recursive, scp)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -228,16 +221,23 @@ def copy(source, destination, recursive, scp, **params):
 @_connection_options
 def fetch(source, destdir, recursive, scp, **params):
     """Fetch SOURCE from every host into DESTDIR/<host>/."""
+    _transfer(params, "fetch", fetch_sharded, fetch_from_hosts, "fetched from", source,
+              destdir, recursive, scp, check_names="DESTDIR")
+
+
+def _transfer(params, kind, on_shards, on_hosts, done, source, target, recursive, scp,
+              check_names=None):
     progress_mode = params.pop("progress")
     results, client, sharded = _setup(params)
-    _check_file_names(results, "DESTDIR")
-    progress = make_progress(progress_mode, "fetch", results, count_bytes=not sharded,
+    if check_names:
+        _check_file_names(results, check_names)
+    progress = make_progress(progress_mode, kind, results, count_bytes=not sharded,
                              plain_lines=True)
-    download = fetch_sharded if sharded else fetch_from_hosts
-    completed = download(client, results, source, destdir, progress, recursive, scp)
+    transfer = on_shards if sharded else on_hosts
+    completed = transfer(client, results, source, target, progress, recursive, scp)
     for result in results:
         report_failure(result)
-    _finish(client, results, completed, "fetched from")
+    _finish(client, results, completed, done)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -81,27 +81,24 @@ def _transfer_records(records, results: List[HostResult], progress: ProgressDisp
 
 def copy_sharded(client, results, source, destination, progress, recurse=False,
                  scp=False) -> bool:
-    progress.phase = "copying"
-    progress.start()
-    try:
-        method = client.scp_send if scp else client.copy_file
-        _transfer_records(method(source, destination, recurse=recurse), results, progress)
-        return True
-    except KeyboardInterrupt:
-        client.terminate()
-        stop_unfinished(results, ())
-        return False
-    finally:
-        progress.stop()
+    method = client.scp_send if scp else client.copy_file
+    return _sharded_transfer(client, results, progress, "copying",
+                             lambda: method(source, destination, recurse=recurse))
 
 
 def fetch_sharded(client, results, source, destdir, progress, recurse=False,
                   scp=False) -> bool:
-    progress.phase = "fetching"
     paths = fetch_paths(destdir, source, results)
+    return _sharded_transfer(client, results, progress, "fetching",
+                             lambda: start_fetch(client, source, paths, recurse, scp))
+
+
+def _sharded_transfer(client, results, progress, phase, start) -> bool:
+    """Run the transfer ``start()`` begins, recording each host; False when interrupted."""
+    progress.phase = phase
     progress.start()
     try:
-        _transfer_records(start_fetch(client, source, paths, recurse, scp), results, progress)
+        _transfer_records(start(), results, progress)
         return True
     except KeyboardInterrupt:
         client.terminate()

@@ -60,3 +60,21 @@ def test_copy_failures_are_per_host(pssh, tmp_path):
 def test_missing_local_source_is_usage_error(pssh, tmp_path):
     result = pssh("copy", "-H", "127.0.0.2", str(tmp_path / "nope"), "/tmp/x")
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_copy_and_fetch_on_shards(pssh, scratch, tmp_path):
+    source = tmp_path / "sharded.bin"
+    data = os.urandom(64 * 1024)
+    source.write_bytes(data)
+    remote = os.path.join(scratch, "sharded.bin")
+    sent = pssh("copy", "--shards", "2", "-H", RANGE + ",127.0.0.200", str(source), remote)
+    assert_no_traceback(sent.stdout, sent.stderr)
+    assert sent.returncode == 3, sent.stderr
+    assert "pssh: 127.0.0.200: unreachable" in sent.stderr
+    assert "pssh: copied to 3 hosts: 2 ok, 0 failed, 1 unreachable" in sent.stderr
+    with open(remote, "rb") as copied:
+        assert copied.read() == data
+    got = pssh("fetch", "--shards", "2", "-H", RANGE, remote, str(tmp_path / "back"))
+    assert got.returncode == 0, got.stderr
+    for host in ("127.0.0.2", "127.0.0.3"):
+        assert (tmp_path / "back" / host / "sharded.bin").read_bytes() == data
