@@ -271,7 +271,7 @@ class _Dispatch:
         count = self.shards.count
         self.running = [dict() for _ in range(count)]   # batch id -> batch, per shard
         self.to_send = [[] for _ in range(count)]       # batches for the next step, per shard
-        self.stepping = [False] * count
+        self.stepping = [None] * count                  # the shard's step in flight, if any
         self.waiting = deque()                          # batches no live shard holds
 
     def start(self):
@@ -312,7 +312,7 @@ class _Dispatch:
             future = self.shards.submit(
                 index, shard.step, self.client._id, self.call_id, self.client._options,
                 self.client._task_batches(batches, self.per_host), self.operation, self.spec)
-            self.stepping[index] = True
+            self.stepping[index] = future
             future.add_done_callback(lambda finished, index=index: self.done.put((index,
                                                                                   finished)))
 
@@ -321,12 +321,15 @@ class _Dispatch:
             self.start()
             yield from self.fill()
             self.send_steps()
-            while any(self.stepping):
+            while any(future is not None for future in self.stepping):
                 try:
                     index, future = self.done.get(timeout=_POLL_SECONDS)
                 except queue.Empty:
+                    yield from self.drop_vanished()
                     continue
-                self.stepping[index] = False
+                if future is not self.stepping[index]:
+                    continue  # a step already given up (its shard vanished)
+                self.stepping[index] = None
                 try:
                     finished = future.result()
                 except Exception as exc:  # noqa: BLE001 - the shard failed, not one host
@@ -341,6 +344,18 @@ class _Dispatch:
             logger.info("interrupted: stopping every shard")
             self.client.terminate()
             raise
+
+    def drop_vanished(self):
+        """Fail the hosts of shards that left without failing their step (a Dask worker
+        that died: its pinned task would wait for it forever)."""
+        stepping = [index for index, future in enumerate(self.stepping) if future is not None]
+        for index in self.shards.vanished(stepping):
+            future, self.stepping[index] = self.stepping[index], None
+            future.cancel()
+            yield from self.lost(index, ShardLostError("%s left the cluster",
+                                                       self.shards.name(index)))
+        yield from self.fill()
+        self.send_steps()
 
     def lost(self, index, exc):
         """Every batch running on shard ``index`` fails; a dead shard takes no more."""

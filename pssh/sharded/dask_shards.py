@@ -56,6 +56,15 @@ class DaskShards:
         except Exception:  # noqa: BLE001 - no scheduler: nothing can run there any more
             return True
 
+    def vanished(self, indexes):
+        """Those of ``indexes`` whose worker the scheduler no longer lists (a task pinned to
+        a dead worker would wait for it forever)."""
+        try:
+            present = self._client.scheduler_info()["workers"]
+        except Exception:  # noqa: BLE001 - no scheduler: every worker is out of reach
+            return list(indexes)
+        return [index for index in indexes if self._workers[index] not in present]
+
     def close(self, client_id):
         """Close this client's connections on every live worker (the workers keep running)."""
         pending = [self.submit(index, shard.forget_client, client_id)

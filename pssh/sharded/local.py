@@ -64,6 +64,11 @@ class LocalShards:
         """True when ``exc`` (a task's failure) means the shard process is gone."""
         return isinstance(exc, BrokenProcessPool)
 
+    def vanished(self, indexes):
+        """Shards gone without a word: none here (a dead process breaks its pool, which
+        fails its task)."""
+        return []
+
     def close(self, client_id):
         """Close the connections in every shard, then stop the processes."""
         pending = [self._executors[index].submit(shard.forget_client, client_id)

@@ -5,7 +5,7 @@ import pytest
 
 from pssh.config import HostConfig
 from pssh.exceptions import ConnectionRefusedError
-from pssh.sharded import ShardedClient, TransferResult
+from pssh.sharded import ShardedClient, ShardLostError, TransferResult
 
 distributed = pytest.importorskip("distributed")
 
@@ -13,7 +13,8 @@ distributed = pytest.importorskip("distributed")
 @pytest.fixture(scope="module")
 def dask_client():
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None)
+                                       host="127.0.0.1", dashboard_address=None,
+                                       worker_dashboard_address=None)
     client = distributed.Client(cluster)
     try:
         yield client
@@ -67,3 +68,38 @@ def test_dask_close_drops_the_connections_on_the_workers(dask_client, fresh_sshd
     assert fresh_sshd.connections() == []
     # the workers themselves are the caller's and still serve other clients
     assert len(dask_client.scheduler_info()["workers"]) == 2
+
+
+@pytest.mark.timeout(90)
+def test_dask_worker_killed_mid_run_fails_only_its_hosts(sshd_farm, client_options):
+    import os
+    import signal
+    import threading
+
+    # a cluster of its own: the killed worker's replacement must not leak into other tests
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None,
+                                  worker_dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as dask_client:
+        hosts = sshd_farm.hosts[:4]
+        with ShardedClient(hosts, executor=dask_client, batch_size=1, port=sshd_farm.port,
+                           **client_options) as client:
+            assert all(r.ok for r in client.run_command("true"))
+            victim = sorted(dask_client.run(os.getpid).items())[0][1]
+            killer = threading.Timer(1.0, os.kill, (victim, signal.SIGKILL))
+            killer.start()
+            started = time.monotonic()
+            results = client.run_command("sleep 2; echo done")
+            killer.join()
+            # a task pinned to the dead worker would wait for it forever: it must not
+            assert time.monotonic() - started < 30
+            lost = [r for r in results if r.exception is not None]
+            finished = [r for r in results if r.exception is None]
+            assert lost and finished
+            assert all(r.stdout == ("done",) for r in finished)
+            for record in lost:
+                assert isinstance(record.exception, ShardLostError)
+                assert record.exception.host == record.host
+                assert sorted(record.exception.hosts) == sorted(r.host for r in lost)
+            again = client.run_command("echo again")
+            assert [r.stdout for r in again] == [("again",)] * len(hosts)
