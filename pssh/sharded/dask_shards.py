@@ -14,9 +14,6 @@ __all__ = ["DaskShards"]
 
 logger = logging.getLogger(__name__)
 
-_CLOSE_TIMEOUT = 10.0
-
-
 class DaskShards:
     """The workers of ``client`` (a ``distributed.Client``), at most ``limit`` of them."""
 
@@ -65,25 +62,27 @@ class DaskShards:
             return list(indexes)
         return [index for index in indexes if self._workers[index] not in present]
 
+    def _forget_on_workers(self, client_id):
+        # Client.run reaches the workers outside their task threads, which a running step
+        # may hold until its batches end; dropping the connections ends those batches.
+        workers = [address for index, address in enumerate(self._workers)
+                   if self.alive[index]]
+        self.alive = [False] * self.count
+        if workers:
+            try:
+                self._client.run(shard.forget_client, client_id, workers=workers,
+                                 on_error="ignore")
+            except Exception:  # noqa: BLE001 - a lost worker took its connections with it
+                logger.debug("Dask workers did not close their connections", exc_info=True)
+
     def close(self, client_id):
         """Close this client's connections on every live worker (the workers keep running)."""
-        pending = [self.submit(index, shard.forget_client, client_id)
-                   for index in range(self.count) if self.alive[index]]
-        for future in pending:
-            try:
-                future.result(timeout=_CLOSE_TIMEOUT)
-            except Exception:  # noqa: BLE001 - a lost worker took its connections with it
-                logger.debug("a Dask worker did not close its connections", exc_info=True)
-        self.alive = [False] * self.count
+        self._forget_on_workers(client_id)
 
     def kill(self, client_id):
-        """Ctrl-C: cancel every task of this client not finished, and have every worker drop
-        this client's connections as soon as its running batch (if any) returns."""
-        from distributed import fire_and_forget
+        """Ctrl-C: cancel every task of this client not finished and close its connections
+        on the workers at once, which also ends the batches still running there."""
         futures, self._futures = list(self._futures), set()
         if futures:
             self._client.cancel(futures)
-        for index in range(self.count):
-            if self.alive[index]:
-                fire_and_forget(self.submit(index, shard.forget_client, client_id))
-        self.alive = [False] * self.count
+        self._forget_on_workers(client_id)

@@ -103,3 +103,54 @@ def test_dask_worker_killed_mid_run_fails_only_its_hosts(sshd_farm, client_optio
                 assert sorted(record.exception.hosts) == sorted(r.host for r in lost)
             again = client.run_command("echo again")
             assert [r.stdout for r in again] == [("again",)] * len(hosts)
+
+
+INTERRUPTED_ON_DASK = r"""
+import json, sys
+import distributed
+from pssh.sharded import ShardedClient
+
+if __name__ == "__main__":
+    options = json.loads(sys.argv[1])
+    dask_client = distributed.Client(options.pop("scheduler"))
+    client = ShardedClient(options.pop("hosts"), executor=dask_client, batch_size=1, **options)
+    print("ready", flush=True)
+    try:
+        client.run_command("sleep 60")
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        sys.exit(3)
+"""
+
+
+@pytest.mark.timeout(90)
+def test_dask_ctrl_c_ends_every_session_while_the_workers_live_on(dask_client, fresh_sshd,
+                                                                  client_options, tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from test_sharded_interrupt import REPO_ROOT, _named, _wait_for
+
+    options = dict(client_options, hosts=[fresh_sshd.host] * 4, port=fresh_sshd.port,
+                   scheduler=dask_client.scheduler.address)
+    script = tmp_path / "interrupted_on_dask.py"
+    script.write_text(INTERRUPTED_ON_DASK)
+    proc = subprocess.Popen([sys.executable, str(script), json.dumps(options)],
+                            env=dict(os.environ, PYTHONPATH=REPO_ROOT), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        assert _wait_for(lambda: len(_named(fresh_sshd.connections(), "sleep")) == 4, 30)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 3, err[-3000:]
+    # the workers closed the connections although they keep running (nothing killed them)
+    assert _wait_for(lambda: not _named(fresh_sshd.connections(), "sshd"), 10)
+    assert len(dask_client.scheduler_info()["workers"]) == 2
