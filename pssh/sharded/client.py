@@ -30,7 +30,7 @@ _BATCHES_IN_FLIGHT = 4
 # Batches per shard aimed for, so that the work queue can balance; and the size bounds.
 _BATCHES_PER_SHARD = 4
 _MAX_BATCH = 100
-# How often a waiting dispatcher wakes (Ctrl-C is delivered between waits).
+# How often a waiting dispatcher looks for shards that vanished without a word.
 _POLL_SECONDS = 0.2
 
 
@@ -301,7 +301,7 @@ class _Dispatch:
 
     def send_steps(self):
         for index in range(self.shards.count):
-            if self.stepping[index] or not self.shards.alive[index]:
+            if self.stepping[index] is not None or not self.shards.alive[index]:
                 continue
             batches, self.to_send[index] = self.to_send[index], []
             if not batches and not self.running[index]:
