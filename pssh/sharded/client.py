@@ -73,18 +73,22 @@ def _split(entries, shard_count, batch_size):
 def _make_shards(shards, executor):
     if executor is None:
         return LocalShards(shards or os.cpu_count() or 1)
+    from pssh.sharded.dask_shards import DaskShards
+    if isinstance(executor, str):
+        return DaskShards.connect(executor, limit=shards)
     if hasattr(executor, "scheduler_info") and hasattr(executor, "submit"):
-        from pssh.sharded.dask_shards import DaskShards
         return DaskShards(executor, limit=shards)
-    raise TypeError("executor must be None (local processes) or a distributed.Client, not %s"
-                    % type(executor).__name__)
+    raise TypeError("executor must be None (local processes), a distributed.Client or a "
+                    "Dask scheduler address, not %s" % type(executor).__name__)
 
 
 class ShardedClient:
     """Runs commands and copies on ``hosts`` over several shard processes.
 
     ``shards``: number of local shard processes (default: one per core), or with a Dask
-    ``executor`` (a ``distributed.Client``) the most workers to use. ``batch_size``: hosts
+    ``executor`` (a ``distributed.Client``, or a scheduler address such as
+    ``"tcp://10.0.0.5:8786"`` for a client of this ShardedClient's own) the most workers to
+    use. ``batch_size``: hosts
     per batch (default: about four batches per shard, at most 100 hosts). ``output_cap``:
     characters kept per stream and host (None: no cap). ``spool_dir``: write each host's
     output to files there instead of keeping it (on the shard's machine). Every other

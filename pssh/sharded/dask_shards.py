@@ -3,7 +3,8 @@
 Each task is pinned to its worker (``workers=[address]``, no other worker allowed), so a
 batch's connections stay in the worker process that opened them (see
 :mod:`pssh.sharded.shard`). The cluster belongs to the caller: closing the sharded client
-closes its connections on the workers but leaves the workers running.
+closes its connections on the workers but leaves the workers running (a ``distributed.Client``
+made from a scheduler address is closed with it).
 """
 import logging
 from typing import List
@@ -17,8 +18,9 @@ logger = logging.getLogger(__name__)
 class DaskShards:
     """The workers of ``client`` (a ``distributed.Client``), at most ``limit`` of them."""
 
-    def __init__(self, client, limit=None):
+    def __init__(self, client, limit=None, owned=False):
         self._client = client
+        self._owned = owned
         workers = sorted(client.scheduler_info()["workers"])
         if limit is not None:
             workers = workers[:limit]
@@ -27,6 +29,18 @@ class DaskShards:
         self._workers = workers
         self._futures = set()
         self.alive = [True] * len(workers)
+
+    @classmethod
+    def connect(cls, address, limit=None):
+        """Shards on the cluster whose scheduler is at ``address``, through a
+        ``distributed.Client`` closed with them."""
+        import distributed
+        client = distributed.Client(address)
+        try:
+            return cls(client, limit=limit, owned=True)
+        except BaseException:
+            client.close()
+            raise
 
     @property
     def count(self) -> int:
@@ -78,6 +92,12 @@ class DaskShards:
     def close(self, client_id):
         """Close this client's connections on every live worker (the workers keep running)."""
         self._forget_on_workers(client_id)
+        self._release()
+
+    def _release(self):
+        if self._owned:
+            self._owned = False
+            self._client.close()
 
     def kill(self, client_id):
         """Ctrl-C: cancel every task of this client not finished and close its connections
@@ -86,3 +106,4 @@ class DaskShards:
         if futures:
             self._client.cancel(futures)
         self._forget_on_workers(client_id)
+        self._release()

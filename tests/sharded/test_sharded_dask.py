@@ -57,8 +57,10 @@ def test_dask_workers_run_mixed_hosts_and_keep_connections(dask_client, sshd_far
 
 def test_dask_close_drops_the_connections_on_the_workers(dask_client, fresh_sshd,
                                                         client_options):
-    client = ShardedClient([fresh_sshd.host] * 4, executor=dask_client, batch_size=1,
-                           port=fresh_sshd.port, **client_options)
+    # by scheduler address: the ShardedClient makes (and closes) a Dask client of its own
+    client = ShardedClient([fresh_sshd.host] * 4, executor=dask_client.scheduler.address,
+                           batch_size=1, port=fresh_sshd.port, **client_options)
+    assert client.shard_count == 2
     assert all(r.ok for r in client.run_command("true"))
     assert fresh_sshd.connections()
     client.close()
