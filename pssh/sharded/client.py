@@ -70,9 +70,10 @@ def _split(entries, shard_count, batch_size):
     return parts
 
 
-def _make_shards(shards, executor):
+def _make_shards(shards, executor, host_count):
     if executor is None:
-        return LocalShards(shards or os.cpu_count() or 1)
+        # never more processes than hosts: an idle shard costs a process and its memory
+        return LocalShards(max(1, min(shards or os.cpu_count() or 1, host_count)))
     from pssh.sharded.dask_shards import DaskShards
     if isinstance(executor, str):
         return DaskShards.connect(executor, limit=shards)
@@ -85,10 +86,10 @@ def _make_shards(shards, executor):
 class ShardedClient:
     """Runs commands and copies on ``hosts`` over several shard processes.
 
-    ``shards``: number of local shard processes (default: one per core), or with a Dask
-    ``executor`` (a ``distributed.Client``, or a scheduler address such as
-    ``"tcp://10.0.0.5:8786"`` for a client of this ShardedClient's own) the most workers to
-    use. ``batch_size``: hosts
+    ``shards``: number of local shard processes (default: one per core; never more than
+    hosts), or with a Dask ``executor`` (a ``distributed.Client``, or a scheduler address
+    such as ``"tcp://10.0.0.5:8786"`` for a client of this ShardedClient's own) the most
+    workers to use. ``batch_size``: hosts
     per batch (default: about four batches per shard, at most 100 hosts). ``output_cap``:
     characters kept per stream and host (None: no cap). ``spool_dir``: write each host's
     output to files there instead of keeping it (on the shard's machine). Every other
@@ -112,7 +113,7 @@ class ShardedClient:
         if spool_dir is not None:
             os.makedirs(spool_dir, exist_ok=True)
         self._id = uuid.uuid4().hex
-        self._shards = _make_shards(shards, executor)
+        self._shards = _make_shards(shards, executor, len(self._hosts))
         configs = host_config or [None] * len(self._hosts)
         entries = list(zip(range(len(self._hosts)), self._hosts, configs))
         self._batches = [_Batch(number, part) for number, part in enumerate(
