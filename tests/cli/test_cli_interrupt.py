@@ -1,5 +1,6 @@
 """Ctrl-C: SIGINT to a running ``pssh run`` prints the summary of what finished, exits 130,
 and leaves no process of its own behind (with --pty the remote commands end too)."""
+import json
 import os
 import random
 import select
@@ -18,12 +19,13 @@ COMMAND = 'case $(echo $SSH_CONNECTION | cut -d" " -f3) in 127.0.0.2) echo quick
           '*) echo started; sleep %s;; esac'
 
 
-def _read_until(proc, wanted, timeout):
-    """stdout text until 'quick' and ``wanted`` occurrences of 'started' were seen
-    (bounded)."""
+def _wait_until_done(proc, host, timeout):
+    """stdout text of a ``--json`` run until ``host``'s record (printed when pssh has recorded
+    it finished) has been seen (bounded)."""
     data, deadline = b"", time.monotonic() + timeout
     fd = proc.stdout.fileno()
-    while (data.count(b"started") < wanted or b"quick" not in data) \
+    while not any(json.loads(line).get("host") == host
+                  for line in data.decode().splitlines() if line.startswith("{")) \
             and time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], 0.2)
         if ready:
@@ -32,6 +34,13 @@ def _read_until(proc, wanted, timeout):
                 break
             data += chunk
     return data.decode()
+
+
+def _wait_for_sleeps(marker, count, timeout=15):
+    deadline = time.monotonic() + timeout
+    while len(_remote_sleeps(marker)) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _remote_sleeps(marker)
 
 
 def _gone(pids, timeout=5):
@@ -50,7 +59,8 @@ def _unique_duration():
 
 
 def _remote_sleeps(marker):
-    found = subprocess.run(["pgrep", "-f", "sleep %s" % marker], capture_output=True,
+    # anchored: not the shells or the pssh process whose command lines contain it too
+    found = subprocess.run(["pgrep", "-f", "^sleep %s$" % marker], capture_output=True,
                            text=True)
     return found.stdout.split()
 
@@ -58,13 +68,15 @@ def _remote_sleeps(marker):
 @pytest.mark.parametrize("pty", [False, True], ids=["no-pty", "pty"])
 def test_ctrl_c_prints_summary_and_exits_130(farm_args, pty):
     marker = _unique_duration()
-    command = pssh_command() + ["run"] + farm_args + ["-H", "127.0.0.[2-4]"] + \
+    # --json prints a host's record once pssh has recorded it finished: Ctrl-C is sent only
+    # after 127.0.0.2 is done and both sleeps run, so the summary below is exact.
+    command = pssh_command() + ["run", "--json"] + farm_args + ["-H", "127.0.0.[2-4]"] + \
         (["--pty"] if pty else []) + [COMMAND % marker]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL)
     try:
-        before = _read_until(proc, 2, timeout=15)
-        assert before.count("started") == 2, before
+        before = _wait_until_done(proc, "127.0.0.2", timeout=15)
+        assert len(_wait_for_sleeps(marker, 2)) == 2
         children = descendants(proc.pid)
         proc.send_signal(signal.SIGINT)
         out, err = (data.decode() for data in proc.communicate(timeout=15))
@@ -75,7 +87,8 @@ def test_ctrl_c_prints_summary_and_exits_130(farm_args, pty):
     assert proc.returncode == 130, err
     assert_no_traceback(out, err)
     assert "KeyboardInterrupt" not in err
-    assert "127.0.0.2: quick" in before + out
+    quick = [json.loads(line) for line in before.splitlines() if line.startswith("{")]
+    assert [(record["host"], record["stdout"]) for record in quick] == [("127.0.0.2", ["quick"])]
     assert "pssh: ran on 3 hosts: 1 ok, 0 failed, 2 interrupted" in err
     assert "pssh: interrupted: 127.0.0.[3-4]" in err
     assert not _gone(children)
@@ -91,13 +104,14 @@ def test_ctrl_c_while_output_floods_in(farm_args):
     """SIGINT lands while the readers are busy: still interrupted, not a host failure."""
     flood = 'case $(echo $SSH_CONNECTION | cut -d" " -f3) in 127.0.0.2) echo quick;; ' \
             '*) while :; do echo flood; done;; esac'
-    command = pssh_command() + ["run", "--fold"] + farm_args + ["-H", "127.0.0.[2-4]", flood]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True)
+    command = pssh_command() + ["run", "--json"] + farm_args + ["-H", "127.0.0.[2-4]", flood]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
     try:
-        time.sleep(1.5)
+        _wait_until_done(proc, "127.0.0.2", timeout=15)
+        time.sleep(0.5)  # the floods run on
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=15)
+        _, err = (data.decode() for data in proc.communicate(timeout=15))
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -115,9 +129,7 @@ def test_ctrl_c_with_shards_stops_the_shard_processes(farm_args):
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, text=True)
     try:
-        deadline = time.monotonic() + 15
-        while len(_remote_sleeps(marker)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _wait_for_sleeps(marker, 2)
         shards = descendants(proc.pid)
         assert shards, "no shard processes"
         proc.send_signal(signal.SIGINT)
