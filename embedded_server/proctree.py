@@ -6,10 +6,12 @@ walk the parent links in ``/proc``, freezing each process with SIGSTOP before re
 (a stopped process cannot fork), then SIGKILL the whole frozen tree.
 """
 
+import contextlib
 import os
 import signal
 
-__all__ = ["children_map", "descendants", "kill_tree", "signal_tree", "is_alive", "identity", "same_process"]
+__all__ = ["children_map", "descendants", "kill_tree", "signal_tree", "is_alive", "identity",
+           "same_process", "reaped"]
 
 
 def _stat(pid):
@@ -106,3 +108,15 @@ def signal_tree(pid, sig, include_root=True):
     if include_root:
         targets.append(pid)
     return [p for p in targets if _send(p, sig)]
+
+
+@contextlib.contextmanager
+def reaped(proc):
+    """Yield the ``subprocess.Popen`` ``proc``; if it still runs when the block ends (a failed
+    assertion, a timeout), kill it and collect its pipes, so a test never leaves it behind."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from embedded_server.proctree import descendants, is_alive
+from embedded_server.proctree import descendants, is_alive, reaped
 
 from pssh_cli_helpers import assert_no_traceback, pssh_command
 
@@ -72,18 +72,13 @@ def test_ctrl_c_prints_summary_and_exits_130(farm_args, pty):
     # after 127.0.0.2 is done and both sleeps run, so the summary below is exact.
     command = pssh_command() + ["run", "--json"] + farm_args + ["-H", "127.0.0.[2-4]"] + \
         (["--pty"] if pty else []) + [COMMAND % marker]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL)
-    try:
+    with reaped(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 stdin=subprocess.DEVNULL)) as proc:
         before = _wait_until_done(proc, "127.0.0.2", timeout=15)
         assert len(_wait_for_sleeps(marker, 2)) == 2
         children = descendants(proc.pid)
         proc.send_signal(signal.SIGINT)
         out, err = (data.decode() for data in proc.communicate(timeout=15))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130, err
     assert_no_traceback(out, err)
     assert "KeyboardInterrupt" not in err
@@ -105,17 +100,12 @@ def test_ctrl_c_while_output_floods_in(farm_args):
     flood = 'case $(echo $SSH_CONNECTION | cut -d" " -f3) in 127.0.0.2) echo quick;; ' \
             '*) while :; do echo flood; done;; esac'
     command = pssh_command() + ["run", "--json"] + farm_args + ["-H", "127.0.0.[2-4]", flood]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL)
-    try:
+    with reaped(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 stdin=subprocess.DEVNULL)) as proc:
         _wait_until_done(proc, "127.0.0.2", timeout=15)
         time.sleep(0.5)  # the floods run on
         proc.send_signal(signal.SIGINT)
         _, err = (data.decode() for data in proc.communicate(timeout=15))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130, err
     assert_no_traceback(err)
     assert "KeyboardInterrupt" not in err
@@ -126,18 +116,13 @@ def test_ctrl_c_with_shards_stops_the_shard_processes(farm_args):
     marker = _unique_duration()
     command = pssh_command() + ["run", "--shards", "2"] + farm_args + \
         ["-H", "127.0.0.[2-4]", COMMAND % marker]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True)
-    try:
+    with reaped(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 stdin=subprocess.DEVNULL, text=True)) as proc:
         _wait_for_sleeps(marker, 2)
         shards = descendants(proc.pid)
         assert shards, "no shard processes"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130, err
     assert_no_traceback(out, err)
     assert "pssh: ran on 3 hosts:" in err and "interrupted" in err

@@ -134,24 +134,20 @@ def test_dask_ctrl_c_ends_every_session_while_the_workers_live_on(dask_client, f
     import subprocess
     import sys
 
+    from embedded_server.proctree import reaped
     from test_sharded_interrupt import REPO_ROOT, _named, _wait_for
 
     options = dict(client_options, hosts=[fresh_sshd.host] * 4, port=fresh_sshd.port,
                    scheduler=dask_client.scheduler.address)
     script = tmp_path / "interrupted_on_dask.py"
     script.write_text(INTERRUPTED_ON_DASK)
-    proc = subprocess.Popen([sys.executable, str(script), json.dumps(options)],
-                            env=dict(os.environ, PYTHONPATH=REPO_ROOT), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with reaped(subprocess.Popen([sys.executable, str(script), json.dumps(options)],
+                                 env=dict(os.environ, PYTHONPATH=REPO_ROOT), text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)) as proc:
         assert proc.stdout.readline().strip() == "ready"
         assert _wait_for(lambda: len(_named(fresh_sshd.connections(), "sleep")) == 4, 30)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 3, err[-3000:]
     # the workers closed the connections although they keep running (nothing killed them)
     assert _wait_for(lambda: not _named(fresh_sshd.connections(), "sshd"), 10)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from embedded_server.proctree import is_alive
+from embedded_server.proctree import is_alive, reaped
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -45,9 +45,9 @@ def test_ctrl_c_kills_the_shards_and_ends_every_session(fresh_sshd, client_optio
     script = tmp_path / "interrupted.py"
     script.write_text(PROGRAM)
     env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-    proc = subprocess.Popen([sys.executable, str(script), json.dumps(options)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    program = [sys.executable, str(script), json.dumps(options)]
+    with reaped(subprocess.Popen(program, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)) as proc:
         shard_pids = json.loads(proc.stdout.readline())
         assert len(shard_pids) == 2 and all(is_alive(pid) for pid in shard_pids)
         # every host's command runs: 4 connections, each with its sleep
@@ -55,10 +55,6 @@ def test_ctrl_c_kills_the_shards_and_ends_every_session(fresh_sshd, client_optio
             fresh_sshd.connections()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 3, err
     assert "interrupted" in out
     assert not any(is_alive(pid) for pid in shard_pids)
