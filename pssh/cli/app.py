@@ -91,6 +91,17 @@ def _targets(host_args, host_files) -> List[HostSpec]:
     return unique(specs)
 
 
+def _ask_password() -> str:
+    try:
+        return click.prompt("Password", hide_input=True, err=True)
+    except click.Abort as exc:
+        # click turns both Ctrl-C and end of input into Abort; nothing ran either way
+        if isinstance(exc.__context__, EOFError):
+            raise click.UsageError("-A: no password given (end of input)") from None
+        click.echo("pssh: interrupted", err=True)
+        raise SystemExit(outcome.EXIT_INTERRUPTED) from None
+
+
 def _make_client(specs, params):
     """The ParallelSSHClient, or with --shards/--dask the ShardedClient, for these options
     (imported late: ``--help`` stays fast)."""
@@ -104,7 +115,7 @@ def _make_client(specs, params):
             extra.update(found)
         password = None
         if params["ask_pass"]:
-            password = click.prompt("Password", hide_input=True, err=True)
+            password = _ask_password()
 
         def pick(name):
             value = params.get(name)

@@ -11,7 +11,7 @@ from pssh.cli.output import STDERR, STDOUT, OutputMode
 from pssh.cli.progress import ProgressDisplay
 from pssh.cli.results import HostResult
 from pssh.cli.run import stop_unfinished
-from pssh.cli.transfer import fetch_paths, start_fetch
+from pssh.cli.transfer import drop_empty_host_dirs, fetch_paths, start_fetch
 
 __all__ = ["make_sharded_client", "run_sharded", "copy_sharded", "fetch_sharded"]
 
@@ -89,8 +89,11 @@ def copy_sharded(client, results, source, destination, progress, recurse=False,
 def fetch_sharded(client, results, source, destdir, progress, recurse=False,
                   scp=False) -> bool:
     paths = fetch_paths(destdir, source, results)
-    return _sharded_transfer(client, results, progress, "fetching",
-                             lambda: start_fetch(client, source, paths, recurse, scp))
+    try:
+        return _sharded_transfer(client, results, progress, "fetching",
+                                 lambda: start_fetch(client, source, paths, recurse, scp))
+    finally:
+        drop_empty_host_dirs(paths, results)
 
 
 def _sharded_transfer(client, results, progress, phase, start) -> bool:

@@ -78,6 +78,17 @@ def fetch_paths(destdir: str, source: str, results: List[HostResult]) -> List[st
     return paths
 
 
+def drop_empty_host_dirs(paths: List[str], results: List[HostResult]) -> None:
+    """Remove the ``destdir/<label>/`` made for a host whose download failed and left it
+    empty, so that the directories left are those of hosts that delivered something."""
+    for path, result in zip(paths, results):
+        if result.error is not None or result.interrupted:
+            try:
+                os.rmdir(os.path.dirname(path))
+            except OSError:
+                pass  # not empty (a partial tree stays, reported as failed) or gone
+
+
 def start_fetch(client, source: str, paths: List[str], recurse: bool, scp: bool, **extra):
     """Call the client's download method (SFTP or SCP) with one local path per host."""
     if scp:
@@ -102,3 +113,4 @@ def fetch_from_hosts(client, results: List[HostResult], source: str, destdir: st
         return _wait(greenlets, results, progress)
     finally:
         progress.stop()
+        drop_empty_host_dirs(paths, results)

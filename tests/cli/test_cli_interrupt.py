@@ -127,3 +127,25 @@ def test_ctrl_c_with_shards_stops_the_shard_processes(farm_args):
     assert_no_traceback(out, err)
     assert "pssh: ran on 3 hosts:" in err and "interrupted" in err
     assert not _gone(shards)
+
+
+def test_ctrl_c_or_no_input_at_the_password_prompt(farm_args):
+    command = pssh_command() + ["run", "-A"] + farm_args + ["-H", "127.0.0.2", "true"]
+    with reaped(subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, start_new_session=True)) as proc:
+        prompt, deadline = b"", time.monotonic() + 15
+        while b"Password" not in prompt and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stderr], [], [], 0.2)
+            if ready:
+                prompt += os.read(proc.stderr.fileno(), 4096)
+        assert b"Password" in prompt
+        proc.send_signal(signal.SIGINT)
+        out, err = (data.decode() for data in proc.communicate(timeout=15))
+    assert proc.returncode == 130, err
+    assert_no_traceback(out, err)
+    assert "pssh: interrupted" in err and "Aborted" not in err
+    ended = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=30, start_new_session=True)
+    assert ended.returncode == 2, ended.stderr
+    assert "no password given" in ended.stderr
+    assert_no_traceback(ended.stdout, ended.stderr)

@@ -78,3 +78,15 @@ def test_copy_and_fetch_on_shards(pssh, scratch, tmp_path):
     assert got.returncode == 0, got.stderr
     for host in ("127.0.0.2", "127.0.0.3"):
         assert (tmp_path / "back" / host / "sharded.bin").read_bytes() == data
+
+
+@pytest.mark.parametrize("shards", [[], ["--shards", "2"]], ids=["one-process", "shards"])
+def test_fetch_leaves_no_directory_for_a_failed_host(pssh, scratch, tmp_path, shards):
+    remote = os.path.join(scratch, "only-here.txt")
+    with open(remote, "w") as handle:
+        handle.write("x")
+    destdir = tmp_path / "got"
+    result = pssh("fetch", *shards, "-H", "127.0.0.2,127.0.0.200", remote, str(destdir))
+    assert result.returncode == 3, result.stderr
+    assert sorted(os.listdir(destdir)) == ["127.0.0.2"]
+    assert (destdir / "127.0.0.2" / "only-here.txt").read_text() == "x"
