@@ -10,6 +10,7 @@ shards for later commands.
 import logging
 import os
 import queue
+import time
 import uuid
 from collections import deque
 from typing import Iterator, List, Optional
@@ -20,6 +21,7 @@ from pssh.sharded import shard
 from pssh.sharded.local import LocalShards
 from pssh.sharded.records import (
     DEFAULT_OUTPUT_CAP, HostResult, ShardLostError, TransferResult)
+from pssh.sharded.waiting import Inbox
 
 __all__ = ["ShardedClient"]
 
@@ -32,6 +34,8 @@ _BATCHES_PER_SHARD = 4
 _MAX_BATCH = 100
 # How often a waiting dispatcher looks for shards that vanished without a word.
 _POLL_SECONDS = 0.2
+# How long a dispatcher whose consumer left waits for the shards to stop its batches.
+_CANCEL_WAIT = 15.0
 
 
 class _Batch:
@@ -140,7 +144,13 @@ class ShardedClient:
                          encoding: str = "utf-8", read_timeout: Optional[float] = None,
                          idle_timeout: Optional[float] = None) -> Iterator[HostResult]:
         """Run ``command`` on every host; yields each host's :class:`HostResult` as its batch
-        finishes (completion order; ``result.index`` is the host's position)."""
+        finishes (completion order; ``result.index`` is the host's position).
+
+        Leaving the iterator before its end (``break``, ``close()``, an exception in the
+        loop, the iterator collected) stops the run: batches not started never start, and
+        the running ones close their commands' channels; their connections stay open for
+        the next command. A remote command without a PTY is not signalled: it goes on until
+        it ends or writes to its closed output."""
         per_host = self._per_host("host_args", host_args, "host arguments")
         kwargs = {"sudo": sudo, "user": user, "use_pty": use_pty, "shell": shell,
                   "encoding": encoding, "read_timeout": read_timeout,
@@ -272,7 +282,7 @@ class _Dispatch:
         self.spec = spec
         self.per_host = per_host
         self.call_id = uuid.uuid4().hex
-        self.done = queue.Queue()
+        self.done = None  # the Inbox of finished steps, made on the iterating thread
         count = self.shards.count
         self.running = [dict() for _ in range(count)]   # batch id -> batch, per shard
         self.to_send = [[] for _ in range(count)]       # batches for the next step, per shard
@@ -322,6 +332,7 @@ class _Dispatch:
                                                                                   finished)))
 
     def results(self):
+        self.done = Inbox()
         try:
             self.start()
             yield from self.fill()
@@ -349,6 +360,44 @@ class _Dispatch:
             logger.info("interrupted: stopping every shard")
             self.client.terminate()
             raise
+        finally:
+            try:
+                if not self.client._closed:
+                    self.cancel()
+            except Exception:  # noqa: BLE001 - must not hide why the consumer left
+                logger.warning("stopping the shards' batches failed", exc_info=True)
+            finally:
+                self.done.close()
+
+    def cancel(self):
+        """The consumer left before the end: no batch starts any more, the shards stop
+        those running, and the steps in flight are awaited (bounded) so that the shards
+        are free for the client's next command."""
+        self.waiting.clear()
+        self.to_send = [[] for _ in range(self.shards.count)]
+        busy = [index for index in range(self.shards.count) if self.shards.alive[index]
+                and (self.stepping[index] is not None or self.running[index])]
+        if not busy:
+            return
+        logger.debug("consumer left: stopping the call on %d shard(s)", len(busy))
+        for index in busy:
+            self.shards.cancel(index, self.client._id, self.call_id)
+            self.running[index].clear()
+        deadline = time.monotonic() + _CANCEL_WAIT
+        while any(future is not None for future in self.stepping):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                logger.warning("shards did not stop a cancelled call within %ss", _CANCEL_WAIT)
+                return
+            try:
+                index, future = self.done.get(timeout=min(remaining, _POLL_SECONDS))
+            except queue.Empty:
+                for index in self.shards.vanished(
+                        [i for i, f in enumerate(self.stepping) if f is not None]):
+                    self.stepping[index] = None
+                continue
+            if future is self.stepping[index]:
+                self.stepping[index] = None
 
     def drop_vanished(self):
         """Fail the hosts of shards that left without failing their step (a Dask worker

@@ -60,6 +60,17 @@ class DaskShards:
         future.add_done_callback(self._futures.discard)
         return future
 
+    def cancel(self, index, client_id, call_id):
+        """Stop call ``call_id`` on worker ``index`` (see :func:`shard.cancel_call`), through
+        Client.run: the worker's task thread is held by the step waiting for that call."""
+        if not self.alive[index]:
+            return
+        try:
+            self._client.run(shard.cancel_call, client_id, call_id,
+                             workers=[self._workers[index]], on_error="ignore")
+        except Exception:  # noqa: BLE001 - a lost worker took the call with it
+            logger.debug("cancelling on %s failed", self.name(index), exc_info=True)
+
     def is_loss(self, index, exc) -> bool:
         """True when the worker is no longer part of the cluster."""
         try:

@@ -37,10 +37,12 @@ class LocalShards:
             raise ValueError("shards must be at least 1, got %r" % (count,))
         context = multiprocessing.get_context("spawn")
         level = _parent_log_level()
+        # A shard's one task slot is taken by its running step: cancels take this way in.
+        self._controls = [context.SimpleQueue() for _ in range(count)]
         self._executors = [ProcessPoolExecutor(max_workers=1, mp_context=context,
                                                initializer=shard.init_local_shard,
-                                               initargs=(level,))
-                           for _ in range(count)]
+                                               initargs=(level, control))
+                           for control in self._controls]
         # Asked first, so that the pid is known (for kill) as soon as the process runs.
         self._pid_futures = [executor.submit(shard.shard_pid) for executor in self._executors]
         self.alive = [True] * count
@@ -59,6 +61,12 @@ class LocalShards:
 
     def submit(self, index, func, *args):
         return self._executors[index].submit(func, *args)
+
+    def cancel(self, index, client_id, call_id):
+        """Ask shard ``index`` to stop call ``call_id`` (see :func:`shard.cancel_call`);
+        its step in flight returns once the call's channels are closed."""
+        if self.alive[index]:
+            self._controls[index].put(("cancel", client_id, call_id))
 
     def is_loss(self, index, exc) -> bool:
         """True when ``exc`` (a task's failure) means the shard process is gone."""
@@ -96,4 +104,6 @@ class LocalShards:
                     pass
         for executor in self._executors:
             executor.shutdown(wait=True, cancel_futures=True)
+        for control in self._controls:
+            control.close()
         self.alive = [False] * self.count

@@ -26,22 +26,41 @@ from gevent.event import Event
 from pssh.parallel import ParallelSSHClient, raise_fd_limit
 from pssh.sharded.records import HostResult, TransferResult, collect_output
 
-__all__ = ["init_local_shard", "shard_pid", "step", "forget_client"]
+__all__ = ["init_local_shard", "shard_pid", "step", "cancel_call", "forget_client"]
 
 logger = logging.getLogger(__name__)
 
 # Descriptors a shard asks for: its batches together may hold thousands of connections.
 _WANTED_FDS = 1 << 16
+# How long a cancel waits for the call's batches to close their channels.
+_CANCEL_TIMEOUT = 10.0
 
 
-def init_local_shard(log_level):
+def init_local_shard(log_level, control=None):
     """Initializer of a local shard process: Ctrl-C is the parent's to handle (it kills the
-    shards), and logging follows the parent's ``pssh`` level."""
+    shards), and logging follows the parent's ``pssh`` level. ``control`` (a queue of
+    ``("cancel", client id, call id)``) reaches the shard while its one task slot is busy."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if log_level is not None:
         logging.basicConfig(level=log_level,
                             format="%(asctime)s %(processName)s %(name)s %(levelname)s: "
                                    "%(message)s")
+    if control is not None:
+        threading.Thread(target=_serve_control, args=(control,), name="pssh-shard-control",
+                         daemon=True).start()
+
+
+def _serve_control(control):
+    while True:
+        try:
+            message = control.get()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        if message[0] == "cancel":
+            try:
+                cancel_call(*message[1:])
+            except Exception:  # noqa: BLE001 - the next message must still be served
+                logger.warning("cancelling a call failed", exc_info=True)
 
 
 def shard_pid():
@@ -97,6 +116,16 @@ _runtime_lock = threading.Lock()
 _CLIENTS = {}
 # (client id, call id) -> [queue of (batch id, records), batches not yet reported]
 _CALLS = {}
+# Calls the parent stopped (its consumer left): their late batches do not start. Guarded by
+# _runtime_lock; emptied with their client.
+_CANCELLED = set()
+# (client id, call id) -> [gevent Event set on cancel, greenlets of its batches running];
+# touched on the pssh thread only
+_RUNNING = {}
+
+
+class _Stop(Exception):
+    """A batch of a cancelled call stops (its records go nowhere)."""
 
 
 def _pssh_thread():
@@ -119,22 +148,51 @@ def _batch_client(client_id, batch_id, entries, options):
     return client
 
 
-def _run_command(client, entries, spec):
+def _wait_unless_cancelled(greenlets, cancelled):
+    """Waits for ``greenlets``; raises :class:`_Stop` as soon as ``cancelled`` is set."""
+    pending = [greenlet for greenlet in greenlets if not greenlet.ready()]
+    if pending and not cancelled.is_set():
+        for ready in gevent.iwait(pending + [cancelled]):
+            if ready is cancelled or all(greenlet.ready() for greenlet in pending):
+                break
+    if cancelled.is_set():
+        gevent.killall(greenlets, block=True, timeout=_CANCEL_TIMEOUT)
+        raise _Stop()
+
+
+def _close_channels(outputs):
+    # The connections stay open for the client's next command; only the commands go.
+    for host_out in outputs:
+        if host_out.client is None or host_out.channel is None:
+            continue
+        try:
+            host_out.client.close_channel(host_out.channel)
+        except Exception:  # noqa: BLE001 - a broken connection has no channel to close
+            logger.debug("closing the channel of %s failed", host_out.host, exc_info=True)
+
+
+def _run_command(client, entries, spec, cancelled):
     """HostResults of one batch; ``spec`` = (command, (), run kwargs, (cap, spool dir))."""
     command, _args, kwargs, (cap, spool_dir) = spec
+    # Not interrupted while the commands start: a channel opened after a cancel would be
+    # missed; it is closed below with the others instead.
     outputs = client.run_command(command, stop_on_errors=False, **kwargs)
     readers = [gevent.spawn(collect_output, index, host_out, cap, spool_dir,
                             lambda out=host_out: client.join([out]))
                for (index, _host, _config), host_out in zip(entries, outputs)]
-    gevent.joinall(readers)
+    try:
+        _wait_unless_cancelled(readers, cancelled)
+    except _Stop:
+        _close_channels(outputs)
+        raise
     return [reader.get() for reader in readers]
 
 
-def _transfer(client, entries, spec):
+def _transfer(client, entries, spec, cancelled):
     """TransferResults of one batch; ``spec`` = (method name, args, kwargs, None)."""
     method, args, kwargs, _extra = spec
     greenlets = getattr(client, method)(*args, **kwargs)
-    gevent.joinall(greenlets)
+    _wait_unless_cancelled(greenlets, cancelled)
     return [TransferResult(index, host, getattr(config, "alias", None),
                            exception=greenlet.exception)
             for (index, host, config), greenlet in zip(entries, greenlets)]
@@ -149,18 +207,56 @@ def _failed(operation, entries, exc):
             for index, host, config in entries]
 
 
-def _run_batch(done, client_id, options, batch, operation, spec):
-    """Runs on the pssh thread; puts ``(batch id, records)`` on ``done`` whatever happens."""
+def _run_batch(done, key, options, batch, operation, spec):
+    """Runs on the pssh thread; puts ``(batch id, records)`` on ``done`` whatever happens,
+    unless the call is cancelled (nobody waits for its records any more)."""
     batch_id, entries, per_host = batch
+    with _runtime_lock:
+        if key in _CANCELLED:
+            return
+    running = _RUNNING.setdefault(key, [Event(), set()])
+    cancelled, greenlets = running
+    current = gevent.getcurrent()
+    greenlets.add(current)
     try:
-        client = _batch_client(client_id, batch_id, entries, options)
+        client = _batch_client(key[0], batch_id, entries, options)
         if per_host:
             # host_args / copy_args of this batch's hosts, in the batch's order
             spec = spec[:2] + (dict(spec[2], **per_host),) + spec[3:]
-        records = _OPERATIONS[operation](client, entries, spec)
+        records = _OPERATIONS[operation](client, entries, spec, cancelled)
+    except _Stop:
+        if operation != "run":
+            # a transfer killed half-way leaves its connections in an unknown state
+            _drop_batch_client(key[0], batch_id)
+        return
     except Exception as exc:  # noqa: BLE001 - e.g. a bad option: every host of the batch
         records = _failed(operation, entries, exc)
+    finally:
+        greenlets.discard(current)
+        if not greenlets and _RUNNING.get(key) is running:
+            del _RUNNING[key]
     done.put((batch_id, records))
+
+
+def _drop_batch_client(client_id, batch_id):
+    client = _CLIENTS.get(client_id, {}).pop(batch_id, None)
+    if client is not None:
+        try:
+            client.close()
+        except Exception:  # noqa: BLE001 - it is dropped either way
+            logger.debug("closing a batch client failed", exc_info=True)
+
+
+def _cancel_here(key):
+    """On the pssh thread: stop the batches of call ``key``, waiting (bounded) until their
+    channels are closed."""
+    running = _RUNNING.get(key)
+    if running is None:
+        return True
+    cancelled, greenlets = running
+    cancelled.set()
+    gevent.joinall(list(greenlets), timeout=_CANCEL_TIMEOUT)
+    return True
 
 
 def step(client_id, call_id, options, batches, operation, spec):
@@ -173,21 +269,43 @@ def step(client_id, call_id, options, batches, operation, spec):
     runtime = _pssh_thread()
     key = (client_id, call_id)
     with _runtime_lock:
+        if key in _CANCELLED:
+            return []
         call = _CALLS.setdefault(key, [queue.Queue(), 0])
         call[1] += len(batches)
     for batch in batches:
-        runtime.call_soon(_run_batch, call[0], client_id, options, batch, operation, spec)
+        runtime.call_soon(_run_batch, call[0], key, options, batch, operation, spec)
     finished = [call[0].get()]
     while True:
         try:
             finished.append(call[0].get_nowait())
         except queue.Empty:
             break
+    finished = [item for item in finished if item is not _CALL_CANCELLED]
     with _runtime_lock:
         call[1] -= len(finished)
         if call[1] <= 0:
             _CALLS.pop(key, None)
     return finished
+
+
+# Put on a cancelled call's queue: wakes the step waiting there.
+_CALL_CANCELLED = ("cancelled", [])
+
+
+def cancel_call(client_id, call_id):
+    """Stop call ``call_id`` of ``client_id`` here: batches not started do not start, and
+    the running ones close their commands' channels (their connections stay open for the
+    client's next command). Returns once they have (at most ``_CANCEL_TIMEOUT``)."""
+    key = (client_id, call_id)
+    with _runtime_lock:
+        _CANCELLED.add(key)
+        call = _CALLS.pop(key, None)
+    if _runtime is not None:
+        _pssh_thread().call(_cancel_here, key)
+    if call is not None:
+        call[0].put(_CALL_CANCELLED)
+    return True
 
 
 def _forget_here(client_id):
@@ -204,6 +322,7 @@ def forget_client(client_id):
     with _runtime_lock:
         for key in [key for key in _CALLS if key[0] == client_id]:
             del _CALLS[key]
+        _CANCELLED.difference_update([key for key in _CANCELLED if key[0] == client_id])
     if _runtime is None:
         return True
     return _pssh_thread().call(_forget_here, client_id)
