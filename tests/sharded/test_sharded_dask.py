@@ -9,12 +9,24 @@ from pssh.sharded import ShardedClient, ShardLostError, TransferResult
 
 distributed = pytest.importorskip("distributed")
 
+# A cluster's HTTP servers must never fall back from a port in use (see _local_cluster).
+pytestmark = pytest.mark.filterwarnings("error:Port .* is already in use:UserWarning")
+
+
+def _local_cluster():
+    """2 worker processes on loopback, no dashboards. The scheduler serves HTTP (health and
+    metrics) even without its dashboard, on port 8787 unless told otherwise: a second
+    cluster (or another program) found it taken and warned "Port 8787 is already in use"
+    and leaked the socket of the failed attempt; an ephemeral loopback port cannot clash."""
+    return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                    host="127.0.0.1", dashboard_address=None,
+                                    worker_dashboard_address=None,
+                                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+
 
 @pytest.fixture(scope="module")
 def dask_client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None,
-                                       worker_dashboard_address=None)
+    cluster = _local_cluster()
     client = distributed.Client(cluster)
     try:
         yield client
@@ -79,9 +91,7 @@ def test_dask_worker_killed_mid_run_fails_only_its_hosts(sshd_farm, client_optio
     import threading
 
     # a cluster of its own: the killed worker's replacement must not leak into other tests
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None,
-                                  worker_dashboard_address=None) as cluster, \
+    with _local_cluster() as cluster, \
             distributed.Client(cluster) as dask_client:
         hosts = sshd_farm.hosts[:4]
         with ShardedClient(hosts, executor=dask_client, batch_size=1, port=sshd_farm.port,
@@ -152,3 +162,25 @@ def test_dask_ctrl_c_ends_every_session_while_the_workers_live_on(dask_client, f
     # the workers closed the connections although they keep running (nothing killed them)
     assert _wait_for(lambda: not _named(fresh_sshd.connections(), "sshd"), 10)
     assert len(dask_client.scheduler_info()["workers"]) == 2
+
+
+@pytest.mark.timeout(60)
+def test_dask_break_stops_the_other_hosts_commands(dask_client, fresh_sshd, client_options,
+                                                   scratch):
+    import os
+
+    from test_sharded_cancel import TICKER, _sizes, _stopped_growing
+    from test_sharded_interrupt import _wait_for
+
+    tick_files = [os.path.join(scratch, "dask-ticks-%d" % index) for index in range(1, 4)]
+    commands = [("echo first",)] + [(TICKER % path,) for path in tick_files]
+    with ShardedClient([fresh_sshd.host] * 4, executor=dask_client, batch_size=1,
+                       port=fresh_sshd.port, **client_options) as client:
+        for record in client.iter_run_command("%s", host_args=commands):
+            assert record.index == 0 and record.stdout == ("first",)
+            assert _wait_for(lambda: all(_sizes(tick_files)), 10), "tickers never started"
+            break
+        # the workers closed the tickers' channels: every ticker ends
+        assert _stopped_growing(tick_files, 5), _sizes(tick_files)
+        again = client.run_command("echo again")
+        assert [r.stdout for r in again] == [("again",)] * 4
