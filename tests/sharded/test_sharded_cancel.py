@@ -10,9 +10,10 @@ import pytest
 from pssh.sharded import ShardedClient
 from test_sharded_interrupt import _named, _wait_for
 
-# Appends a line to its file every 0.1 s while its output channel is open: once the channel
-# is closed, its next echo fails (SIGPIPE) and the loop ends.
-TICKER = "while echo tick; do echo . >> %s; sleep 0.1; done"
+# Appends a line to its file every 0.1 s (for 15 s at most) while its output channel is open:
+# once the channel is closed, its next echo fails (SIGPIPE) and the loop ends.
+TICKER = ("i=0; while [ $i -lt 150 ] && echo tick; do echo . >> %s; sleep 0.1; "
+          "i=$((i+1)); done")
 
 
 def _sizes(paths):
@@ -105,3 +106,20 @@ def test_gevent_hub_keeps_running_during_a_sharded_run(sshd_farm, client_options
     assert max(gaps) < 0.3, max(gaps)
     # waiting costs the caller next to no CPU (the ticks included)
     assert cpu < 0.25 * elapsed, (cpu, elapsed)
+
+
+@pytest.mark.timeout(60)
+def test_gevent_timeout_around_a_sharded_run_stops_it(fresh_sshd, client_options, scratch):
+    tick_files = [os.path.join(scratch, "timed-ticks-%d" % index) for index in range(2)]
+    with ShardedClient([fresh_sshd.host] * 2, shards=2, batch_size=1, port=fresh_sshd.port,
+                       **client_options) as client:
+        assert all(r.ok for r in client.run_command("true"))
+        started = time.monotonic()
+        with pytest.raises(gevent.Timeout):
+            with gevent.Timeout(1):
+                client.run_command("%s", host_args=[(TICKER % path,) for path in tick_files])
+        # the timeout fired while the run waited, not after the 15 s commands
+        assert time.monotonic() - started < 5
+        assert all(_sizes(tick_files))
+        assert _stopped_growing(tick_files, 5), _sizes(tick_files)
+        assert all(r.stdout == ("again",) for r in client.run_command("echo again"))

@@ -103,7 +103,7 @@ def test_killed_shard_fails_only_its_hosts(sshd_farm, client_options):
                        **client_options) as client:
         assert all(r.ok for r in client.run_command("true"))
         victim = client.shard_pids[0]
-        # a thread: the dispatcher waits on a plain queue, not on the gevent hub
+        # a thread: the kill must come whatever the waiting dispatcher does
         killer = threading.Timer(1.0, os.kill, (victim, signal.SIGKILL))
         killer.start()
         results = client.run_command("sleep 2; echo done")
