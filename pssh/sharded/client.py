@@ -5,7 +5,9 @@ room (a work queue: a slow shard does not hold the others); each batch then stay
 shard that ran it, whose :class:`pssh.ParallelSSHClient` keeps that batch's connections
 open, so later commands go to the same shard and reuse them. A shard that dies fails only
 the hosts it had not reported, with :class:`ShardLostError`; its batches move to the other
-shards for later commands.
+shards for later commands. A consumer that leaves a run early cancels it in the shards.
+The dispatcher waits on the calling thread's gevent hub when there is one, so the caller's
+other greenlets keep running (:mod:`pssh.sharded.waiting`).
 """
 import logging
 import os

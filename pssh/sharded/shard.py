@@ -8,7 +8,9 @@ All pssh work of a process runs on one thread with its own gevent hub (the *pssh
 whatever thread the executor runs tasks on: gevent's hub and a client's sockets belong to the
 thread that created them, and Dask runs tasks on a thread pool. Executor tasks only hand
 batches to that thread and wait for finished ones (:func:`step`), so the batches of a shard
-run at the same time and each finished batch is reported at once.
+run at the same time and each finished batch is reported at once. :func:`cancel_call` stops
+a call whose consumer left; it arrives outside the task slot that the call's step holds
+(a local shard's control queue, Dask's ``Client.run``).
 
 Every function called by the parent is a plain module-level function, pickled by reference.
 """
