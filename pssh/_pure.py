@@ -145,7 +145,8 @@ import os as _os
 __all__ += ["sftp_write_file", "sftp_read_file", "scp_send_file", "scp_recv_file"]
 
 # ssh2-python wants ``bytes`` for writes, so every call copies what it offers: 1 MiB keeps
-# about 35 SFTP WRITE requests in flight without copying megabytes per acknowledgement.
+# about 35 SFTP WRITE requests in flight without copying megabytes per acknowledgement. The
+# native loop keeps the same bound (why not more: src/sftp.pxi).
 _SFTP_WRITE_AHEAD = 1024 * 1024
 _SFTP_READ_BUFFER = 2 * 1024 * 1024
 _SCP_WRITE_CHUNK = 1024 * 1024

@@ -21,16 +21,18 @@ from posix.unistd cimport write as posix_write, pread as posix_pread
 
 cdef enum:
     # Bytes offered to one libssh2_sftp_write call, which is what libssh2
-    # keeps in flight (about 18 WRITE requests of 30000 bytes): each call
-    # returns after one acknowledgement and the next offers the same amount
-    # from there.  Not 2 MiB (the OpenSSH channel window): with that much
-    # queued at the server, OpenSSH's sshd and sftp-server answered the first
-    # 32 MiB upload of a connection 2-4 times slower (loopback: 200 ms
-    # instead of 60 ms for one host; 10 hosts at once 1.0 s instead of 0.67 s,
-    # slower than the pure backend, whose 1 MiB offers drain to 0 between
-    # reads); 1 MiB was in between.  Each upload holds twice this in its
-    # source window plus libssh2's copies of what it queued: 1.5 MiB.
-    _SFTP_WRITE_AHEAD = 512 * 1024
+    # keeps in flight (about 35 WRITE requests of 30000 bytes): each call
+    # returns after one acknowledgement and the next offers this much again
+    # from there.  The same bound as the pure backend's.  Measured on
+    # loopback (one host, first 32 MiB upload of a connection) and through a
+    # 20 ms round trip (16 MiB): 2 MiB, the OpenSSH channel window, made the
+    # server stall ~100 ms the first time its queue got that deep (10 hosts
+    # at once: 1.0 s wall against 0.72 s for the pure backend); 512 KiB was
+    # fastest on loopback but at 20 ms slower than the pure backend (25 MiB/s
+    # at most); 1 MiB is at least as fast as the pure backend on both.  Each
+    # upload holds twice this in its source window plus libssh2's copies of
+    # what it queued: 3 MiB.
+    _SFTP_WRITE_AHEAD = 1024 * 1024
     # Buffer of one libssh2_sftp_read call; libssh2 requests 4x this ahead
     # (capped at 8 MiB by libssh2 itself).
     _SFTP_READ_BUFFER = 2 * 1024 * 1024
