@@ -181,6 +181,10 @@ class Channel:
             if state.limit() != limit:
                 raise LimitChanged()
             waiter(directions)
+            # The limit is often changed while the pump sleeps here (max_unread_output set
+            # right after run_command): the data that woke it must be read under the new one.
+            if state.limit() != limit:
+                raise LimitChanged()
         return wait
 
     def _wait_for_room(self):
