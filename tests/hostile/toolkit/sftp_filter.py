@@ -249,26 +249,36 @@ def _pump(source, handle, sink, finished):
         finished.set()
 
 
-def main(behaviour_file):
-    with open(behaviour_file) as fh:
-        behaviour = json.load(fh)
-    flt = Filter(behaviour)
-    server = subprocess.Popen([behaviour["sftp_server"]], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE)
+def relay(sftp_server, from_client, from_server, to_client=None):
+    """Run the real ``sftp_server`` behind this process's stdin/stdout, passing each client
+    packet through ``from_client(kind, payload)`` and each server packet through
+    ``from_server`` (a returned packet is forwarded, None drops it); ``to_client(data)``
+    replaces the plain write to stdout. Returns when either side went away, server gone."""
+    server = subprocess.Popen([sftp_server], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    client_out = sys.stdout.buffer
 
     def to_server(data):
         server.stdin.write(data)
         server.stdin.flush()
 
+    def write_client(data):
+        client_out.write(data)
+        client_out.flush()
+
     finished = threading.Event()
-    for args in ((sys.stdin.buffer, flt.from_client, to_server, finished),
-                 (server.stdout, flt.from_server, flt.send_client, finished)):
+    for args in ((sys.stdin.buffer, from_client, to_server, finished),
+                 (server.stdout, from_server, to_client or write_client, finished)):
         threading.Thread(target=_pump, args=args, daemon=True).start()
-    finished.wait()  # either side went away: so does the filter
+    finished.wait()
     server.kill()
     server.wait()
-    os._exit(0)
 
+def main(behaviour_file):
+    with open(behaviour_file) as fh:
+        behaviour = json.load(fh)
+    flt = Filter(behaviour)
+    relay(behaviour["sftp_server"], flt.from_client, flt.from_server, flt.send_client)
+    os._exit(0)
 
 if __name__ == "__main__":
     main(sys.argv[1])

@@ -18,15 +18,14 @@ Usage::
 import json
 import os
 import struct
-import subprocess
 import sys
 import threading
 import time
 
 try:
-    from .sftp_filter import find_sftp_server, packet, read_packet, server_python
+    from .sftp_filter import find_sftp_server, packet, relay, server_python
 except ImportError:  # run by sshd as a script: its own directory is on sys.path
-    from sftp_filter import find_sftp_server, packet, read_packet, server_python
+    from sftp_filter import find_sftp_server, packet, relay, server_python
 
 WRITE, STATUS = 6, 101
 
@@ -97,39 +96,9 @@ class Meter:
         return packet(kind, payload)
 
 
-def _pump(source, handle, sink, finished):
-    try:
-        while True:
-            item = read_packet(source)
-            if item is None:
-                break
-            sink(handle(*item))
-    except (OSError, ValueError, struct.error):
-        pass
-    finally:
-        finished.set()
-
-
 def main(sftp_server, results_file, delay):
     meter = Meter(float(delay))
-    server = subprocess.Popen([sftp_server], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    client_out = sys.stdout.buffer
-
-    def to_server(data):
-        server.stdin.write(data)
-        server.stdin.flush()
-
-    def to_client(data):
-        client_out.write(data)
-        client_out.flush()
-
-    finished = threading.Event()
-    for args in ((sys.stdin.buffer, meter.from_client, to_server, finished),
-                 (server.stdout, meter.from_server, to_client, finished)):
-        threading.Thread(target=_pump, args=args, daemon=True).start()
-    finished.wait()  # either side went away: so does the meter
-    server.kill()
-    server.wait()
+    relay(sftp_server, meter.from_client, meter.from_server)
     with meter.lock:
         data = json.dumps(meter.stats)
     with open(results_file + ".tmp", "w") as fh:
