@@ -139,26 +139,18 @@ def test_join_timeout_args(sshd, user_key):
     client.close()
 
 
-def test_sftp_download_of_missing_file_args(sshd, user_key, tmp_path):
-    from pssh.exceptions import SFTPIOError
+@pytest.mark.parametrize("method,error,count", [("copy_remote_file", "SFTPIOError", 3),
+                                                ("scp_recv", "SCPError", 4)])
+def test_download_of_missing_file_args_name_path_then_host(sshd, user_key, tmp_path, method,
+                                                           error, count):
+    from pssh import exceptions
     client = _connect(sshd, user_key)
     remote = "/nonexistent-%s" % uuid.uuid4().hex[:8]
     with gevent.Timeout(GUARD, AssertionError("download hung")):
-        with pytest.raises(SFTPIOError) as info:
-            client.copy_remote_file(remote, str(tmp_path / "local"))
+        with pytest.raises(getattr(exceptions, error)) as info:
+            getattr(client, method)(remote, str(tmp_path / "local"))
     assert info.value.args[1:3] == (remote, sshd.host)
-    client.close()
-
-
-def test_scp_download_of_missing_file_args(sshd, user_key, tmp_path):
-    from pssh.exceptions import SCPError
-    client = _connect(sshd, user_key)
-    remote = "/nonexistent-%s" % uuid.uuid4().hex[:8]
-    with gevent.Timeout(GUARD, AssertionError("download hung")):
-        with pytest.raises(SCPError) as info:
-            client.scp_recv(remote, str(tmp_path / "local"))
-    assert info.value.args[1:3] == (remote, sshd.host)
-    assert len(info.value.args) == 4
+    assert len(info.value.args) == count
     client.close()
 
 
