@@ -25,10 +25,15 @@ class _ByteCounter:
         for result in results:
             self.by_host.setdefault(result.host, []).append(result)
         self.files: Dict[tuple, int] = {}
+        self.totals: Dict[str, int] = {}
 
     def __call__(self, host, path, done, total):
-        self.files[(host, path)] = done
-        host_total = sum(count for (name, _), count in self.files.items() if name == host)
+        # called about once per MiB of every file: keep each host's sum current instead of
+        # adding up every file of every host again
+        key = (host, path)
+        host_total = self.totals.get(host, 0) + done - self.files.get(key, 0)
+        self.files[key] = done
+        self.totals[host] = host_total
         for result in self.by_host.get(host, ()):
             result.bytes_done = host_total
 

@@ -11,7 +11,7 @@ override that gevent documents; the hub reports everything else exactly as befor
 import gevent
 from gevent import get_hub
 
-__all__ = ["JoinedGreenlet", "spawn_joined"]
+__all__ = ["JoinedGreenlet", "spawn_joined", "spawn_quiet"]
 
 _MARK = "_pssh_quiet_joined"
 
@@ -42,3 +42,10 @@ def spawn_joined(pool, func, *args, **kwargs):
     greenlet = JoinedGreenlet(func, *args, **kwargs)
     pool.start(greenlet)
     return greenlet
+
+
+def spawn_quiet(func, *args, **kwargs):
+    """Start ``func(*args, **kwargs)`` as a :class:`JoinedGreenlet` outside any pool: its
+    error is for whoever calls ``get()``."""
+    _install(get_hub())
+    return JoinedGreenlet.spawn(func, *args, **kwargs)

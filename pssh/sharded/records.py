@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
+from pssh.core.greenlets import spawn_quiet
 from pssh.exceptions import PSSHError
 
 __all__ = ["HostResult", "TransferResult", "ShardLostError", "DEFAULT_OUTPUT_CAP",
@@ -157,8 +158,14 @@ def collect_output(index, host_out, cap, spool_dir, wait_done):
     stdout = stderr = ()
     truncated = False
     try:
-        stdout, cut_out, _ = _read_stream(host_out.stdout, cap, paths[0])
-        stderr, cut_err, _ = _read_stream(host_out.stderr, cap, paths[1])
+        # both streams at once: stderr left unread while stdout runs would pile up to
+        # max_unread_output whatever the cap, and then stop the command
+        stderr_reader = spawn_quiet(_read_stream, host_out.stderr, cap, paths[1])
+        try:
+            stdout, cut_out, _ = _read_stream(host_out.stdout, cap, paths[0])
+            stderr, cut_err, _ = stderr_reader.get()
+        finally:
+            stderr_reader.kill()
         truncated = cut_out or cut_err
         wait_done()
     except Exception as exc:  # noqa: BLE001 - the host's failure goes into its record

@@ -96,6 +96,18 @@ def test_output_cap_and_spool(sshd_farm, client_options, tmp_path):
                 assert spooled_file.read().splitlines() == expected
 
 
+def test_stderr_is_read_while_stdout_is_still_open(sshd_farm, client_options):
+    # 70 MiB of stderr before stdout says anything: read one stream after the other, stderr
+    # would fill the 64 MiB unread-output limit and stop the command.
+    command = "yes e | head -c 70M >&2; echo out"
+    with ShardedClient(sshd_farm.hosts[:1], shards=1, output_cap=100, port=sshd_farm.port,
+                       **client_options) as client:
+        [result] = client.run_command(command)
+    assert result.exception is None, result.exception
+    assert result.exit_code == 0 and result.stdout == ("out",)
+    assert result.truncated and result.stderr[:2] == ("e", "e")
+
+
 @pytest.mark.timeout(60)
 def test_killed_shard_fails_only_its_hosts(sshd_farm, client_options):
     hosts = sshd_farm.hosts[:4]
