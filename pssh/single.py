@@ -163,7 +163,7 @@ class SSHClient(TransferMixin):
     def auth(self):
         """Authenticate the connected session again with the configured methods."""
         deadline = deadline_after(self.settings.connect_timeout)
-        _connect.authenticate(self, self.session, self._waiter, deadline)
+        _connect.authenticate(self.settings, self.session, self._waiter, deadline)
 
     def configure_keepalive(self):
         """Start libssh2 keepalives every ``keepalive_seconds`` (0/None: off)."""

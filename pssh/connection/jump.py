@@ -91,7 +91,7 @@ def _hop(alias: str, port: Optional[int], user: str, settings: Mapping[str, Any]
     # Every field is filled in, so that a hop further down the chain never falls
     # back to the settings of the bastion client that connects through it.
     timeout = pick("timeout")
-    return Hop(alias, via, port=port or settings.get("port") or 22, user=user,
+    return Hop(alias, via=via, port=port or settings.get("port") or 22, user=user,
                password=base["password"], pkey=None if identity_files else base["pkey"],
                hostname=settings.get("hostname"), identity_files=identity_files,
                identities_only=bool(settings.get("identities_only")),

@@ -14,6 +14,7 @@ from typing import List, Optional, Tuple
 
 import gevent
 import gevent.event
+from gevent.monkey import get_original
 from ssh2.exceptions import SSH2Error
 
 from pssh.connection.options import HOP_OPTIONS
@@ -25,6 +26,7 @@ from pssh.exceptions import PSSHError, ProxyError
 __all__ = ["open_tunnel", "Bastion", "Hop", "parse_proxy_jump", "split_proxy_jump"]
 
 logger = logging.getLogger(__name__)
+_original_poll = get_original("select", "poll")
 
 _BASTIONS = weakref.WeakValueDictionary()
 _CONNECTING = {}
@@ -237,7 +239,8 @@ class _Tunnel:
 
     def _target_gone(self):
         # POLLHUP on a socket pair end: the other end is closed or shut down both ways.
-        poller = select.poll()
+        # The original poll: gevent's monkey-patched one never reports POLLHUP/POLLERR.
+        poller = _original_poll()
         poller.register(self.sock, select.POLLIN)
         return any(events & (select.POLLHUP | select.POLLERR | select.POLLNVAL)
                    for _, events in poller.poll(0))
@@ -299,7 +302,7 @@ class Hop:
 
     __slots__ = ("host", "via") + tuple(option.name for option in HOP_OPTIONS)
 
-    def __init__(self, host, via=None, **options):
+    def __init__(self, host, *, via=None, **options):
         unknown = set(options).difference(option.name for option in HOP_OPTIONS)
         if unknown:
             raise TypeError("Hop() got unknown options: %s" % ", ".join(sorted(unknown)))
@@ -385,6 +388,6 @@ def parse_proxy_jump(spec, user, password, pkey):
     """
     hop = None
     for hop_user, hop_host, hop_port in split_proxy_jump(spec):
-        hop = Hop(hop_host, hop, port=22 if hop_port is None else hop_port,
+        hop = Hop(hop_host, via=hop, port=22 if hop_port is None else hop_port,
                   user=hop_user or user, password=password, pkey=pkey)
     return hop

@@ -236,3 +236,18 @@ def test_plain_password_refused_where_only_keyboard_interactive(pam_sshd, passwo
 def test_keyboard_interactive_requires_password():
     with pytest.raises(InvalidAPIUseError):
         SSHClient("nonexistent.invalid", keyboard_interactive=True, num_retries=1)
+
+
+def test_auth_runs_the_chain_with_the_clients_settings(sshd, user_key, monkeypatch):
+    # 2.x code calls client.auth(); it must hand the chain the client's resolved settings
+    # (identities, user, ...), not the client object.
+    from pssh.connection import connect as connect_module
+    client = connect(sshd, pkey=user_key.private)
+    seen = []
+    monkeypatch.setattr(connect_module, "authenticate",
+                        lambda settings, session, waiter, deadline: seen.append(settings))
+    client.auth()
+    [settings] = seen
+    assert settings is client.settings
+    assert settings.user == sshd.user and settings.identities is not None
+    client.close()

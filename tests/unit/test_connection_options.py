@@ -78,3 +78,11 @@ def test_no_option_is_listed_twice():
     names = [o.name for o in OPTIONS]
     fields = [o.host_field for o in OPTIONS if o.host_field]
     assert len(names) == len(set(names)) and len(fields) == len(set(fields))
+
+
+def test_hop_takes_its_bastion_by_keyword_only():
+    # 2.x-era positional calls (host, port, ...) must fail at the call, not set via=2222
+    with pytest.raises(TypeError):
+        Hop("bastion", 2222)
+    inner = Hop("inner", port=22)
+    assert Hop("outer", via=inner, port=22).via is inner
