@@ -307,8 +307,15 @@ class KnownHostsFile:
         self._plain.setdefault(name, []).append(entry)
         self._memo.pop(name, None)
         self._memo_hashed.pop(name, None)
-        self.stat_key = (stat.st_mtime_ns, stat.st_size)
-        _FILES[self.path] = self
+        known_size = self.stat_key[1] if self.stat_key else 0
+        if size == known_size:
+            self.stat_key = (stat.st_mtime_ns, stat.st_size)
+            _FILES[self.path] = self
+        else:
+            # Another process added lines since this copy was read: it is not the file any
+            # more, so the next lookup reads the file again.
+            self.stat_key = None
+            _FILES.pop(self.path, None)
 
 
 def _hashed_matches(hashed, name):

@@ -436,3 +436,18 @@ def test_host_config_new_fields():
         with pytest.raises(ValueError) as info:
             HostConfig(**{field: value})
         assert field in str(info.value)
+
+
+def test_add_after_another_process_appended_reads_the_file_again(tmp_path):
+    path = write(tmp_path, "known_hosts", line("alpha", KEY))
+    parsed = load_known_hosts(path)
+    with open(path, "a") as other_process:          # a shard adding its host meanwhile
+        other_process.write(line("beta", OTHER) + "\n")
+    parsed.add("gamma", RSA)
+    current = load_known_hosts(path)
+    assert [current.match(name)[0].blob for name in ("alpha", "beta", "gamma")] == [
+        KEY, OTHER, RSA]
+    assert current.match("gamma")[0].location.endswith(":3")
+    # with nothing added elsewhere, the copy that added stays the cached one
+    current.add("delta", KEY)
+    assert load_known_hosts(path) is current
