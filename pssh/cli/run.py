@@ -31,7 +31,9 @@ def quiet_expected_errors() -> None:
     still raised by ``get()``). Ctrl-C caught while the hub runs is still passed on to the
     main greenlet, only not printed."""
     hub = gevent.get_hub()
-    hub.NOT_ERROR = tuple(hub.NOT_ERROR) + (PSSHError, OSError, KeyboardInterrupt)
+    quiet = tuple(kind for kind in (PSSHError, OSError, KeyboardInterrupt)
+                  if kind not in hub.NOT_ERROR)
+    hub.NOT_ERROR = tuple(hub.NOT_ERROR) + quiet
 
 
 def interrupt_main_on_sigint():

@@ -20,13 +20,10 @@ def make_sharded_client(hosts: List[str], shards: Optional[int], dask_address: O
                         client_kwargs):
     """The ShardedClient (imported late: it brings multiprocessing, maybe Dask)."""
     from pssh.sharded import ShardedClient
-    executor = None
-    if dask_address:
-        from distributed import Client
-        executor = Client(dask_address, set_as_default=False)
     kwargs = dict(client_kwargs)
     kwargs.pop("pool_size", None)  # each shard's client keeps its own default
-    return ShardedClient(hosts, shards=shards, executor=executor, **kwargs)
+    # an address: the ShardedClient makes the Dask client and closes it with itself
+    return ShardedClient(hosts, shards=shards, executor=dask_address or None, **kwargs)
 
 
 def _record_into(result: HostResult, record, modes: Sequence[OutputMode]) -> None:

@@ -35,7 +35,7 @@ class DaskShards:
         """Shards on the cluster whose scheduler is at ``address``, through a
         ``distributed.Client`` closed with them."""
         import distributed
-        client = distributed.Client(address)
+        client = distributed.Client(address, set_as_default=False)
         try:
             return cls(client, limit=limit, owned=True)
         except BaseException:

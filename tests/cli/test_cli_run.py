@@ -136,6 +136,21 @@ def test_sharded_run(pssh):
     assert records["127.0.0.200"]["status"] == "unreachable"
 
 
+def test_dask_run(pssh):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None,
+                                  worker_dashboard_address=None,
+                                  scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}
+                                  ) as cluster:
+        result = pssh("run", "--dask", cluster.scheduler_address, "--json", "-H", RANGE, WHO)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(record["host"] for record in records) == ["127.0.0.2", "127.0.0.3",
+                                                            "127.0.0.4"]
+    assert all(record["stdout"] == ["me " + record["host"]] for record in records)
+
+
 def test_jump_host_and_ssh_config(pssh, sshd_farm, tmp_path):
     from embedded_server import login_user
     jump = "%s@127.0.0.2:%d" % (login_user(), sshd_farm.port)
