@@ -47,9 +47,6 @@ class ProgressDisplay:
     def host_done(self, result: HostResult) -> None:
         pass
 
-    def refresh(self) -> None:
-        """Redraw now (for callers that block the hub between updates)."""
-
     def stop(self) -> None:
         pass
 
@@ -111,10 +108,6 @@ class LiveProgress(ProgressDisplay):
     def _tick(self):
         while True:
             gevent.sleep(REFRESH_SECONDS)
-            self.live.refresh()
-
-    def refresh(self):
-        if self.live is not None:
             self.live.refresh()
 
     def stop(self):

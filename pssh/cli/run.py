@@ -19,7 +19,8 @@ from pssh.cli.output import STDERR, STDOUT, OutputMode
 from pssh.cli.progress import ProgressDisplay
 from pssh.cli.results import HostResult
 
-__all__ = ["run_on_hosts", "quiet_expected_errors", "stop_unfinished"]
+__all__ = ["run_on_hosts", "quiet_expected_errors", "stop_unfinished", "feed_lines",
+           "host_finished"]
 
 # How long Ctrl-C waits for the greenlets it stops.
 STOP_WAIT_SECONDS = 2
@@ -56,6 +57,27 @@ def stop_unfinished(results: Sequence[HostResult], greenlets: Sequence) -> None:
             result.finish()
 
 
+def feed_lines(result: HostResult, stream: str, lines, modes: Sequence[OutputMode],
+               keep: bool) -> None:
+    """Hand each line of a host's ``stream`` to the output modes (and keep it in ``result``
+    when a mode needs it at the end)."""
+    store = getattr(result, stream) if keep else None
+    for text in lines:
+        if store is not None:
+            store.append(text)
+        for mode in modes:
+            mode.line(result, stream, text)
+
+
+def host_finished(result: HostResult, modes: Sequence[OutputMode], progress: ProgressDisplay,
+                  error: Optional[BaseException] = None) -> None:
+    """Record how a host ended and tell the output modes and the progress display."""
+    result.finish(error)
+    for mode in modes:
+        mode.host_done(result)
+    progress.host_done(result)
+
+
 class _Runner:
     def __init__(self, client, results: List[HostResult], modes: Sequence[OutputMode],
                  progress: ProgressDisplay):
@@ -66,18 +88,10 @@ class _Runner:
         self.keep_lines = any(mode.keeps_output for mode in modes)
 
     def _read(self, result, stream, lines):
-        store = getattr(result, stream) if self.keep_lines else None
-        for text in lines:
-            if store is not None:
-                store.append(text)
-            for mode in self.modes:
-                mode.line(result, stream, text)
+        feed_lines(result, stream, lines, self.modes, self.keep_lines)
 
     def _finished(self, result, error=None):
-        result.finish(error)
-        for mode in self.modes:
-            mode.host_done(result)
-        self.progress.host_done(result)
+        host_finished(result, self.modes, self.progress, error)
 
     def drain(self, index, host_out):
         result = self.results[index]

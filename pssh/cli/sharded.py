@@ -10,7 +10,7 @@ from typing import List, Optional, Sequence
 from pssh.cli.output import STDERR, STDOUT, OutputMode
 from pssh.cli.progress import ProgressDisplay
 from pssh.cli.results import HostResult
-from pssh.cli.run import stop_unfinished
+from pssh.cli.run import feed_lines, host_finished, stop_unfinished
 from pssh.cli.transfer import drop_empty_host_dirs, fetch_paths, start_fetch
 
 __all__ = ["make_sharded_client", "run_sharded", "copy_sharded", "fetch_sharded"]
@@ -26,17 +26,17 @@ def make_sharded_client(hosts: List[str], shards: Optional[int], dask_address: O
     return ShardedClient(hosts, shards=shards, executor=dask_address or None, **kwargs)
 
 
-def _record_into(result: HostResult, record, modes: Sequence[OutputMode]) -> None:
+def _record_into(result: HostResult, record, modes: Sequence[OutputMode],
+                 progress: ProgressDisplay) -> None:
     result.exit_code = record.exit_code
     result.exit_signal = getattr(record, "exit_signal", None)
     keep = any(mode.keeps_output for mode in modes)
-    for stream in (STDOUT, STDERR):
-        for text in getattr(record, stream, ()):
-            if keep:
-                getattr(result, stream).append(text)
-            for mode in modes:
-                mode.line(result, stream, text)
-    result.finish(record.exception)
+    stderr = list(getattr(record, STDERR, ()))
+    if getattr(record, "truncated", False):
+        stderr.append("[pssh: output truncated at %s characters]" % record.output_cap)
+    feed_lines(result, STDOUT, getattr(record, STDOUT, ()), modes, keep)
+    feed_lines(result, STDERR, stderr, modes, keep)
+    host_finished(result, modes, progress, record.exception)
 
 
 def run_sharded(client, results: List[HostResult], command: str,
@@ -47,15 +47,7 @@ def run_sharded(client, results: List[HostResult], command: str,
     try:
         progress.phase = "running"
         for record in client.iter_run_command(command, **run_kwargs):
-            result = results[record.index]
-            _record_into(result, record, modes)
-            if getattr(record, "truncated", False):
-                result.stderr.append("[pssh: output truncated at %s characters]"
-                                     % record.output_cap)
-            for mode in modes:
-                mode.host_done(result)
-            progress.host_done(result)
-            progress.refresh()
+            _record_into(results[record.index], record, modes, progress)
     except KeyboardInterrupt:
         completed = False
         client.terminate()

@@ -136,6 +136,13 @@ def test_sharded_run(pssh):
     assert records["127.0.0.200"]["status"] == "unreachable"
 
 
+def test_sharded_truncation_is_shown_inline(pssh):
+    result = pssh("run", "--shards", "1", "-H", "127.0.0.2", "seq 1 300000")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("127.0.0.2: 1\n127.0.0.2: 2\n")
+    assert "127.0.0.2 [err]: [pssh: output truncated at 1048576 characters]" in result.stderr
+
+
 def test_dask_run(pssh):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
