@@ -21,7 +21,7 @@ from ssh2.session import (
 from pssh import hostkeys
 from pssh.core.backend import offered_ciphers
 from pssh.connection.agent_forward import local_agent_slots
-from pssh.core.calls import call, wait_error
+from pssh.core.calls import call, describe, wait_error
 from pssh.core.hub import WRITE, DeadlineExceeded, SocketWaiter
 from pssh.exceptions import (
     AuthenticationError, ConnectionError, ConnectionRefusedError, HandshakeError,
@@ -144,13 +144,8 @@ def handshake(host, port, sock, waiter, compress, deadline, hostkey_methods=None
         raise wait_error(failure, host, port, "SSH handshake") from None
     except SSH2Error as exc:
         raise HandshakeError("SSH handshake with host %s:%s failed - %s", host, port,
-                             _describe(exc), host=host, port=port, cause=exc) from exc
+                             describe(exc), host=host, port=port, cause=exc) from exc
     return session
-
-
-def _describe(exc):
-    text = str(exc)
-    return "%s%s" % (type(exc).__name__, ": " + text if text else "")
 
 
 def authenticate(settings, session, waiter, deadline):
@@ -169,7 +164,7 @@ def authenticate(settings, session, waiter, deadline):
         except DeadlineExceeded as failure:
             raise wait_error(failure, settings.host, settings.port, "Authentication") from None
         except SSH2Error as exc:
-            errors.append("%s: %s" % (label, _describe(exc)))
+            errors.append("%s: %s" % (label, describe(exc)))
             logger.debug("[%s] %s authentication failed: %s", settings.host, label, exc)
             return False
 
@@ -247,7 +242,7 @@ def _agent_auth_locked(settings, session, waiter, deadline, errors):
         agent.list_identities()
         identities = agent.get_identities()
     except SSH2Error as exc:
-        errors.append("agent: %s" % (_describe(exc),))
+        errors.append("agent: %s" % (describe(exc),))
         return False
     try:
         for identity in identities:
@@ -255,7 +250,7 @@ def _agent_auth_locked(settings, session, waiter, deadline, errors):
                 call(session, waiter, agent.userauth, (settings.user, identity), deadline)
                 return True
             except SSH2Error as exc:
-                errors.append("agent key: %s" % (_describe(exc),))
+                errors.append("agent key: %s" % (describe(exc),))
             except DeadlineExceeded as failure:
                 raise wait_error(failure, settings.host, settings.port,
                                  "Agent authentication") from None

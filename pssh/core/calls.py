@@ -19,7 +19,7 @@ from pssh._pure import error_code
 from pssh.core.hub import DeadlineExceeded, WaiterClosed, deadline_after
 from pssh.exceptions import ConnectionLostError, PSSHError, SessionError, Timeout
 
-__all__ = ["Caller", "CallFailed", "call", "wait_error", "OP_DEADLINE"]
+__all__ = ["Caller", "CallFailed", "call", "describe", "wait_error", "OP_DEADLINE"]
 
 # SOCKET_NONE/SEND/DISCONNECT/RECV, BAD_SOCKET: the connection itself is gone.
 CONNECTION_LOST_CODES = frozenset((-1, -7, -13, -43, -45))
@@ -33,6 +33,12 @@ SFTP_STATUS_NAMES = {
 # Default of ``deadline``: the client's op_timeout from the start of the call.
 OP_DEADLINE = object()
 
+
+
+def describe(exc: BaseException) -> str:
+    """``TypeName: message`` (just the type name when the message is empty)."""
+    text = str(exc)
+    return "%s%s" % (type(exc).__name__, ": " + text if text else "")
 
 class CallFailed(Exception):
     """A libssh2 call that gave no result: the libssh2 ``code`` (with the SFTP ``status`` when
@@ -96,7 +102,7 @@ class CallFailed(Exception):
     def _cause_text(self):
         if self.exc is None:
             return "libssh2 error %s" % self.code
-        return "%s%s" % (type(self.exc).__name__, ": %s" % self.exc if str(self.exc) else "")
+        return describe(self.exc)
 
     def error(self, host: str, port: int, what: str) -> PSSHError:
         """The pssh exception for ``what`` on ``host:port`` failing this way."""

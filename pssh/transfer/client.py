@@ -161,7 +161,7 @@ class TransferMixin:
         ``ValueError``). ``encoding`` encodes remote paths and decodes remote directory
         listings. A missing remote file raises :class:`SFTPIOError`.
 
-        Recursive downloads never write outside ``local_file`` (see :mod:`pssh._remote_tree`):
+        Recursive downloads never write outside ``local_file`` (see :mod:`pssh.transfer.remote_tree`):
         remote names that are not one plain path component are skipped and, once the rest
         of the tree is downloaded, reported by :class:`UnsafeRemotePathError` (``rejected``
         lists them); remote links resolving outside the tree are skipped, links to

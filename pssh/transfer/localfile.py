@@ -117,8 +117,8 @@ def _process_umask():
 
     ``os.umask`` can only be read by setting it, and setting it twice races with threads that
     create files in between; ``/proc/self/status`` (Linux 4.7+) shows it directly and is read
-    at every download, so later changes by the application count. Elsewhere the value is read
-    once, at import (single-threaded in practice), and kept.
+    at every download, so later changes by the application count. Elsewhere it is set and
+    restored once, at the first download, and kept.
     """
     try:
         with open("/proc/self/status", "rb") as status:
@@ -127,16 +127,14 @@ def _process_umask():
                     return int(line.split()[1], 8)
     except (OSError, ValueError, IndexError):
         pass
-    return _IMPORT_UMASK
+    if not _FALLBACK_UMASK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        _FALLBACK_UMASK.append(mask)
+    return _FALLBACK_UMASK[0]
 
 
-def _umask_at_import():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_IMPORT_UMASK = _umask_at_import()
+_FALLBACK_UMASK = []  # where /proc cannot tell: read once, on first need
 
 
 def download_mode(remote_mode):

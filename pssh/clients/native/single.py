@@ -1,7 +1,8 @@
 """2.x import path ``pssh.clients.native.single``: re-exports only.
 
 ``Session`` is ssh2-python's session class, as in 2.x; patching it here does
-not change the sessions pssh creates (they are made in ``pssh._connect``).
+not change the sessions pssh creates (they are made in
+``pssh.connection.connect``).
 ``KeepAlive`` and ``FORWARDER`` are placeholders (:mod:`pssh.clients._compat`).
 ``THREAD_POOL`` is gevent's thread pool, looked up on first access.
 """
