@@ -19,7 +19,7 @@ from ssh2.session import (
     LIBSSH2_METHOD_HOSTKEY, Session)
 
 from pssh import hostkeys
-from pssh.core.backend import offered_ciphers
+from pssh.core.backend import BLOCK_CIPHERS, GCM_CIPHERS, offered_ciphers
 from pssh.connection.agent_forward import local_agent_slots
 from pssh.core.calls import call, describe, wait_error
 from pssh.core.hub import WRITE, DeadlineExceeded, SocketWaiter
@@ -35,8 +35,8 @@ _KEY_CACHE = {}
 
 # AES-GCM first: with AES-NI it costs a fraction of libssh2's chacha20-poly1305
 # per byte. Weak legacy ciphers (arcfour, blowfish, cast128, 3des) are not offered.
-CIPHERS = ("aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,"
-           "aes128-ctr,aes192-ctr,aes256-ctr,aes128-cbc,aes192-cbc,aes256-cbc")
+# Built from the backend's lists of guarded ciphers, so none is offered without its guard.
+CIPHERS = ",".join(GCM_CIPHERS + ("chacha20-poly1305@openssh.com",) + BLOCK_CIPHERS)
 
 
 def read_private_key(path):
