@@ -4,6 +4,7 @@ One executor per shard rather than one pool of N processes: a task always runs i
 process that holds its batch's connections (host affinity), and a process that dies breaks
 only its own executor, so only its hosts fail.
 """
+import concurrent.futures
 import logging
 import multiprocessing
 import os
@@ -81,11 +82,16 @@ class LocalShards:
         """Close the connections in every shard, then stop the processes."""
         pending = [self._executors[index].submit(shard.forget_client, client_id)
                    for index in range(self.count) if self.alive[index]]
-        for future in pending:
-            try:
-                future.result(timeout=_CLOSE_TIMEOUT)
-            except Exception:  # noqa: BLE001 - a dead or stuck shard is killed below
-                logger.debug("a shard did not close its connections", exc_info=True)
+        # one deadline for all: shards stuck behind a step in flight are killed below
+        # together, not one _CLOSE_TIMEOUT after another
+        done, stuck = concurrent.futures.wait(pending, timeout=_CLOSE_TIMEOUT)
+        for future in done:
+            if future.exception() is not None:
+                logger.debug("a shard did not close its connections",
+                             exc_info=future.exception())
+        if stuck:
+            logger.debug("%d shard(s) did not close their connections within %s s",
+                         len(stuck), _CLOSE_TIMEOUT)
         self.kill(client_id)
 
     def kill(self, client_id=None):
