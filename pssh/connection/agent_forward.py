@@ -41,13 +41,13 @@ import logging
 import os
 import socket
 import struct
-import threading
 import weakref
 from typing import Optional
 
 import gevent
 import gevent.event
 import gevent.socket
+from gevent.monkey import get_original
 
 from pssh.core.calls import call
 from pssh.core.hub import DeadlineExceeded, WaiterClosed, deadline_after
@@ -117,7 +117,8 @@ class ProcessSlots:
 
     def __init__(self, size: int):
         self.size = size
-        self._lock = threading.Lock()
+        # a real thread lock even if the application monkey-patched threading
+        self._lock = get_original("_thread", "allocate_lock")()
         self._free = size
         self._queue = collections.deque()
 
