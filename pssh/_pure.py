@@ -45,18 +45,23 @@ def error_code(exc):
 
 
 BUFFER_FULL = 1
+# After a pass appended this much to a stream, pump_channel returns PASS_DONE (see src/read.pxi).
+PASS_DONE = 2
+_PASS_BYTES = 262144
 
 
 def _drain(read_ex, stream_id, buf, limit):
     """Read ``stream_id`` into ``buf`` until a read returns <= 0, as src/read.pxi's ``_drain``:
-    (that last code, or ``BUFFER_FULL`` once ``buf`` holds ``limit`` bytes (0: no limit);
-    the number of bytes appended)."""
+    (that last code, ``BUFFER_FULL`` once ``buf`` holds ``limit`` bytes (0: no limit) or
+    ``PASS_DONE`` once this call appended ``_PASS_BYTES``; the number of bytes appended)."""
     start = len(buf)
     while True:
         # Checked per read: data streaming in keeps a drain going, and each libssh2 read
         # re-opens the SSH window, so only not reading bounds it.
         if limit and len(buf) >= limit:
             return BUFFER_FULL, len(buf) - start
+        if len(buf) - start >= _PASS_BYTES:
+            return PASS_DONE, len(buf) - start
         try:
             rc, data = read_ex(_CHUNK, stream_id)
         except SSH2Error as exc:
@@ -71,7 +76,9 @@ def pump_channel(session, channel, out, err, wait, on_data, limit=0):
 
     Returns 0 at EOF or a negative libssh2 error code, or ``BUFFER_FULL`` (1) as soon as
     ``out`` or ``err`` holds ``limit`` bytes (0: no limit): the channel is then not read
-    until the next call. ``on_data()`` is called after every pass that appended bytes;
+    until the next call; ``PASS_DONE`` (2) after a pass appended 256 KiB to a stream (the
+    caller lets the readers run, then calls again). ``on_data()`` is called after every pass
+    that appended bytes;
     ``wait(directions)`` on EAGAIN. Step for step the loop of src/read.pxi.
     """
     eagain = LIBSSH2_ERROR_EAGAIN
@@ -84,10 +91,10 @@ def pump_channel(session, channel, out, err, wait, on_data, limit=0):
         else:
             rc_err, more = _drain(read_ex, 1, err, limit)
             appended += more
-        if rc_err == BUFFER_FULL:
+        if rc_out > 0 or rc_err > 0:  # a buffer full, or a pass done: BUFFER_FULL first
             if appended:
                 on_data()
-            return BUFFER_FULL
+            return BUFFER_FULL if BUFFER_FULL in (rc_out, rc_err) else PASS_DONE
         if appended:
             rechecked = False
             on_data()

@@ -32,7 +32,7 @@ host_logger = logging.getLogger("pssh.host_logger")
 DEFAULT_DECODE_ERRORS = "backslashreplace"
 
 # Bytes decoded into one batch of lines (see OutputBuffer.take_lines).
-BATCH_BYTES = 256 * 1024
+BATCH_BYTES = 64 * 1024
 
 # Unread bytes per stream at which the channel is no longer read (SSHClient max_unread_output).
 DEFAULT_MAX_UNREAD_OUTPUT = 64 * 1024 * 1024

@@ -18,15 +18,22 @@ cdef enum:
     _READ_CHUNK = 65536
     # pump_channel's answer when a buffer holds `limit` bytes (libssh2 codes are <= 0).
     _BUFFER_FULL = 1
+    # pump_channel's answer after a pass appended _PASS_BYTES: the caller lets the readers
+    # run before the next call.  A fast stream would otherwise pile up the whole SSH window
+    # and socket backlog (megabytes) in one pass; the buffer then swings between empty and
+    # megabytes, and every swing is memory given back to the OS and faulted in again.
+    _PASS_DONE = 2
+    _PASS_BYTES = 262144
 
 
 cdef ssize_t _drain(void *chan, int stream_id, bytearray buf,
                     Py_ssize_t *appended, Py_ssize_t limit) except? -1:
     """Read `stream_id` into the tail of `buf` until a read returns <= 0.
 
-    Returns that last libssh2 return code (0, EAGAIN or another error), or
-    _BUFFER_FULL once `buf` holds `limit` bytes (0: no limit), and adds the
-    number of bytes appended to *appended.  `buf` always ends up with exactly
+    Returns that last libssh2 return code (0, EAGAIN or another error),
+    _BUFFER_FULL once `buf` holds `limit` bytes (0: no limit), or _PASS_DONE
+    once this call appended _PASS_BYTES, and adds the number of bytes appended
+    to *appended.  `buf` always ends up with exactly
     the bytes read (spare tail trimmed), even on exceptions.
     """
     cdef Py_ssize_t start = PyByteArray_GET_SIZE(buf)
@@ -40,6 +47,8 @@ cdef ssize_t _drain(void *chan, int stream_id, bytearray buf,
             # libssh2 read re-opens the SSH window, so only not reading bounds it.
             if limit and used >= limit:
                 return _BUFFER_FULL
+            if used - start >= _PASS_BYTES:
+                return _PASS_DONE
             # Grow only when less than a chunk is spare: one grow per drain
             # in the common case; bytearray over-allocates, so repeated
             # pump calls on a growing buffer are amortised O(1) per byte.
@@ -67,7 +76,9 @@ def pump_channel(session, channel, bytearray out not None,
     """Drain stdout (stream 0) into `out` and stderr (stream 1) into `err`
     until remote EOF.  Returns 0 at EOF, or the negative libssh2 error code
     of a failed read, or 1 as soon as `out` or `err` holds `limit` bytes
-    (0: no limit); the channel is then not read until the next call.  Each pass drains stream 0 then stream 1 until EAGAIN
+    (0: no limit); the channel is then not read until the next call.  Returns
+    2 after a pass appended 256 KiB to a stream (on_data() called): the caller yields to
+    the readers, then calls again.  Each pass drains stream 0 then stream 1 until EAGAIN
     or 0; calls on_data() if the pass appended anything; a stream returning
     0 without channel EOF counts as EAGAIN; on EAGAIN calls
     wait(libssh2_session_block_directions(session)) and loops.  Exceptions
@@ -83,10 +94,10 @@ def pump_channel(session, channel, bytearray out not None,
         rc_out = _drain(chan, 0, out, &appended, limit)
         rc_err = _BUFFER_FULL if rc_out == _BUFFER_FULL else _drain(chan, 1, err, &appended,
                                                                    limit)
-        if rc_err == _BUFFER_FULL:
+        if rc_out > 0 or rc_err > 0:  # a buffer full, or a pass done: BUFFER_FULL first
             if appended:
                 on_data()
-            return _BUFFER_FULL
+            return _BUFFER_FULL if _BUFFER_FULL in (rc_out, rc_err) else _PASS_DONE
         if appended:
             rechecked = False
             on_data()

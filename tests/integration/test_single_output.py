@@ -65,6 +65,21 @@ def test_fifty_megabytes_counted_exactly(client):
     assert (count, wrong, out.exit_code) == (500000, 0, 0)
 
 
+def test_unread_bytes_stay_small_while_the_reader_keeps_up(client):
+    # The pump hands over every 256 KiB: a fast stream does not pile up the SSH window and
+    # the socket backlog (megabytes) in front of a reader that keeps up.
+    out = client.run_command(
+        r"head -c 40000000 /dev/zero | tr '\0' 'b' | fold -w 100", read_timeout=120)
+    unread = out.channel_state.stdout.data
+    largest = count = 0
+    for count, _line in enumerate(out.stdout, 1):
+        if count % 500 == 0:
+            largest = max(largest, len(unread))
+    client.wait_finished(out, timeout=READ_TIMEOUT)
+    assert (count, out.exit_code) == (400000, 0)
+    assert 0 < largest <= 1024 * 1024, largest
+
+
 def test_output_read_after_command_finished(client):
     # wait_finished does not need the output consumed, and nothing buffered is lost
     out = client.run_command("seq 1 20000", read_timeout=READ_TIMEOUT)

@@ -134,6 +134,27 @@ def test_data_larger_than_one_read():
     assert len(calls) == 1  # one pass drained it all
 
 
+def test_a_pass_hands_over_after_256_kib_per_stream():
+    # 600 KiB of stdout and 300 KiB of stderr queued at once: each call appends at most
+    # 256 KiB (plus the read that crossed it) to a stream and returns PASS_DONE, so the
+    # readers run before the rest comes in; nothing is lost or repeated.
+    big_out, big_err = bytes(range(256)) * 2400, bytes(range(255, -1, -1)) * 1200
+    channel = SimChannel(after_wait=[[(0, big_out), (1, big_err), EOF]])
+    out, err, calls, codes = bytearray(), bytearray(), [], []
+    while True:
+        before = (len(out), len(err))
+        rc = _pure.pump_channel(FakeSession(), channel, out, err, channel.wait,
+                                lambda: calls.append((len(out), len(err))))
+        codes.append(rc)
+        assert len(out) - before[0] < 256 * 1024 + 65536
+        assert len(err) - before[1] < 256 * 1024 + 65536
+        if rc != _pure.PASS_DONE:
+            break
+    assert (bytes(out), bytes(err)) == (big_out, big_err)
+    assert codes[0] == _pure.PASS_DONE and codes[-1] == 0 and len(codes) == 3
+    assert len(calls) == 3  # on_data before every hand-over and after the last data
+
+
 def test_read_error_code_returned():
     class Closed(SimChannel):
         def read_ex(self, size, stream):
