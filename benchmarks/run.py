@@ -145,9 +145,16 @@ class Servers:
     def cpu_seconds(self):
         """CPU of the servers so far: each listener's own and its reaped connection processes'
         (utime+stime+cutime+cstime); a run's difference is the farm's CPU for that run once
-        its connections are closed."""
+        its connections are closed: waits (at most 10 s) until every connection process has
+        ended and been reaped, or its CPU would be missed (a client that just exited leaves
+        them running for a moment)."""
+        from embedded_server.proctree import descendants
+        servers = self.list + ([self.bastion] if self.bastion is not None else [])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(descendants(srv.pid) for srv in servers):
+            time.sleep(0.05)
         total = 0
-        for srv in self.list + ([self.bastion] if self.bastion is not None else []):
+        for srv in servers:
             try:
                 with open("/proc/%d/stat" % srv.pid) as fh:
                     fields = fh.read().rsplit(")", 1)[1].split()

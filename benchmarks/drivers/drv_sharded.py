@@ -76,12 +76,16 @@ class Client:
                                             **_options(args))
             return
         if self.kind == "dask":
+            import dask
             import distributed
-            self.cluster = distributed.LocalCluster(
-                n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, worker_dashboard_address=None, silence_logs=40,
-                # the scheduler serves HTTP even without a dashboard (8787 by default)
-                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+            from pssh.sharded import LEAN_DASK_CONFIG
+            # the settings README recommends for a cluster running pssh shards
+            with dask.config.set(LEAN_DASK_CONFIG):
+                self.cluster = distributed.LocalCluster(
+                    n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address=None, worker_dashboard_address=None, silence_logs=40,
+                    # the scheduler serves HTTP even without a dashboard (8787 by default)
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
             self.dask = distributed.Client(self.cluster)
             self.client = ShardedClient(hosts, executor=self.dask, output_cap=self.cap,
                                         **_options(args))

@@ -5,7 +5,7 @@ import pytest
 
 from pssh.config import HostConfig
 from pssh.exceptions import ConnectionRefusedError
-from pssh.sharded import ShardedClient, ShardLostError, TransferResult
+from pssh.sharded import LEAN_DASK_CONFIG, ShardedClient, ShardLostError, TransferResult
 
 distributed = pytest.importorskip("distributed")
 
@@ -17,11 +17,34 @@ def _local_cluster():
     """2 worker processes on loopback, no dashboards. The scheduler serves HTTP (health and
     metrics) even without its dashboard, on port 8787 unless told otherwise: a second
     cluster (or another program) found it taken and warned "Port 8787 is already in use"
-    and leaked the socket of the failed attempt; an ephemeral loopback port cannot clash."""
-    return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                    host="127.0.0.1", dashboard_address=None,
-                                    worker_dashboard_address=None,
-                                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+    and leaked the socket of the failed attempt; an ephemeral loopback port cannot clash.
+    Started under LEAN_DASK_CONFIG, as README recommends."""
+    import dask
+    with dask.config.set(LEAN_DASK_CONFIG):
+        return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                        host="127.0.0.1", dashboard_address=None,
+                                        worker_dashboard_address=None,
+                                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+
+
+def _worker_settings():
+    import dask
+    return {key: dask.config.get(key) for key in LEAN_DASK_CONFIG}
+
+
+def test_lean_config_names_real_dask_settings_and_reaches_the_workers(dask_client):
+    import dask
+    defaults = dask.config.merge(*dask.config.defaults)  # Dask's own defaults only
+    for key in LEAN_DASK_CONFIG:
+        node = defaults
+        for part in key.split("."):
+            node = node[part]  # KeyError: Dask has no such setting (renamed?)
+    # each worker process started with the lean values (the LocalCluster's scheduler runs
+    # in this process, which read them while it started and is back to the defaults now)
+    workers = dask_client.run(_worker_settings)
+    assert len(workers) == 2
+    for settings in workers.values():
+        assert settings == LEAN_DASK_CONFIG
 
 
 @pytest.fixture(scope="module")
