@@ -34,8 +34,6 @@ _BATCHES_IN_FLIGHT = 4
 # Batches per shard aimed for, so that the work queue can balance; and the size bounds.
 _BATCHES_PER_SHARD = 4
 _MAX_BATCH = 100
-# How often a waiting dispatcher looks for shards that vanished without a word.
-_POLL_SECONDS = 0.2
 # How long a dispatcher whose consumer left waits for the shards to stop its batches.
 _CANCEL_WAIT = 15.0
 
@@ -132,7 +130,9 @@ class ShardedClient:
 
     @property
     def shard_count(self) -> int:
-        return self._shards.count
+        """Shards that can take work now (lost ones not counted; a Dask worker that joined
+        the cluster counts from the next command on)."""
+        return sum(self._shards.alive)
 
     @property
     def shard_pids(self) -> List[int]:
@@ -213,6 +213,7 @@ class ShardedClient:
     def _dispatch(self, operation, spec, per_host):
         if self._closed:
             raise ValueError("this ShardedClient is closed")
+        self._shards.refresh()
         logger.debug("%s on %d hosts in %d batches over %d shards", operation,
                      len(self._hosts), len(self._batches), self._shards.count)
         return _Dispatch(self, operation, spec, per_host).results()
@@ -341,7 +342,7 @@ class _Dispatch:
             self.send_steps()
             while any(future is not None for future in self.stepping):
                 try:
-                    index, future = self.done.get(timeout=_POLL_SECONDS)
+                    index, future = self.done.get(timeout=self.shards.poll_seconds)
                 except queue.Empty:
                     yield from self.drop_vanished()
                     continue
@@ -392,7 +393,8 @@ class _Dispatch:
                 logger.warning("shards did not stop a cancelled call within %ss", _CANCEL_WAIT)
                 return
             try:
-                index, future = self.done.get(timeout=min(remaining, _POLL_SECONDS))
+                index, future = self.done.get(timeout=min(remaining,
+                                                            self.shards.poll_seconds))
             except queue.Empty:
                 for index in self.shards.vanished(
                         [i for i, f in enumerate(self.stepping) if f is not None]):

@@ -32,19 +32,47 @@ LEAN_DASK_CONFIG = {
 logger = logging.getLogger(__name__)
 
 class DaskShards:
-    """The workers of ``client`` (a ``distributed.Client``), at most ``limit`` of them."""
+    """The workers of ``client`` (a ``distributed.Client``), at most ``limit`` of them.
+
+    The worker list comes from ``Client.nthreads()``, one small answer per address:
+    ``scheduler_info()`` fetches every worker's metrics each time, which cost a waiting
+    dispatcher (polling for dead workers) as much CPU as a tenth of the hosts' work."""
+
+    # how often a waiting dispatcher asks whether a worker left (see vanished)
+    poll_seconds = 0.5
 
     def __init__(self, client, limit=None, owned=False):
         self._client = client
         self._owned = owned
-        workers = sorted(client.scheduler_info()["workers"])
+        workers = sorted(client.nthreads())
         if limit is not None:
             workers = workers[:limit]
         if not workers:
             raise ValueError("the Dask cluster has no worker")
+        self._limit = limit
         self._workers = workers
         self._futures = set()
         self.alive = [True] * len(workers)
+
+    def refresh(self):
+        """Before a command: take the workers that joined the cluster since (a worker that
+        its nanny restarted comes back under a new address), up to ``limit`` live ones. A
+        lost worker keeps its index, marked dead, so that records name it."""
+        try:
+            present = sorted(self._client.nthreads())
+        except Exception:  # noqa: BLE001 - no scheduler: the command fails its hosts
+            return
+        for address in present:
+            if self._limit is not None and sum(self.alive) >= self._limit:
+                break
+            if address in self._workers:
+                index = self._workers.index(address)
+                if not self.alive[index]:  # back at the same address: a new process
+                    self.alive[index] = True
+                continue
+            logger.info("Dask worker %s joined: it takes batches from now on", address)
+            self._workers.append(address)
+            self.alive.append(True)
 
     @classmethod
     def connect(cls, address, limit=None):
@@ -90,7 +118,7 @@ class DaskShards:
     def is_loss(self, index, exc) -> bool:
         """True when the worker is no longer part of the cluster."""
         try:
-            return self._workers[index] not in self._client.scheduler_info()["workers"]
+            return self._workers[index] not in self._client.nthreads()
         except Exception:  # noqa: BLE001 - no scheduler: nothing can run there any more
             return True
 
@@ -98,7 +126,7 @@ class DaskShards:
         """Those of ``indexes`` whose worker the scheduler no longer lists (a task pinned to
         a dead worker would wait for it forever)."""
         try:
-            present = self._client.scheduler_info()["workers"]
+            present = self._client.nthreads()
         except Exception:  # noqa: BLE001 - no scheduler: every worker is out of reach
             return list(indexes)
         return [index for index in indexes if self._workers[index] not in present]

@@ -60,6 +60,12 @@ class LocalShards:
         """Process ids of the shards (waits for processes still starting)."""
         return [future.result() for future in self._pid_futures]
 
+    # how often a waiting dispatcher looks for shard processes that died without a word
+    poll_seconds = 0.2
+
+    def refresh(self):
+        """Local shards are started once: a dead one is not replaced."""
+
     def submit(self, index, func, *args):
         return self._executors[index].submit(func, *args)
 

@@ -27,6 +27,11 @@ def _local_cluster():
                                         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
 
 
+def _batches_held(client_id):
+    from pssh.sharded import shard
+    return len(shard._CLIENTS.get(client_id, {}))
+
+
 def _worker_settings():
     import dask
     return {key: dask.config.get(key) for key in LEAN_DASK_CONFIG}
@@ -120,7 +125,8 @@ def test_dask_worker_killed_mid_run_fails_only_its_hosts(sshd_farm, client_optio
         with ShardedClient(hosts, executor=dask_client, batch_size=1, port=sshd_farm.port,
                            **client_options) as client:
             assert all(r.ok for r in client.run_command("true"))
-            victim = sorted(dask_client.run(os.getpid).items())[0][1]
+            before = dask_client.run(os.getpid)  # {worker address: pid}
+            victim = sorted(before.items())[0][1]
             killer = threading.Timer(1.0, os.kill, (victim, signal.SIGKILL))
             killer.start()
             started = time.monotonic()
@@ -136,8 +142,22 @@ def test_dask_worker_killed_mid_run_fails_only_its_hosts(sshd_farm, client_optio
                 assert isinstance(record.exception, ShardLostError)
                 assert record.exception.host == record.host
                 assert sorted(record.exception.hosts) == sorted(r.host for r in lost)
+            # the nanny restarts the killed worker under a new address: the lost hosts'
+            # batches go to it (the least loaded shard) once it has joined
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                workers = set(dask_client.scheduler_info()["workers"])
+                if len(workers) == 2 and workers != set(before):
+                    break
+                time.sleep(0.2)
+            joined = set(dask_client.scheduler_info()["workers"]) - set(before)
+            assert len(joined) == 1, "the nanny did not restart the worker"
+            assert client.shard_count == 1
             again = client.run_command("echo again")
             assert [r.stdout for r in again] == [("again",)] * len(hosts)
+            assert client.shard_count == 2
+            held = dask_client.run(_batches_held, client._id, workers=list(joined))
+            assert list(held.values()) == [len(lost)]
 
 
 INTERRUPTED_ON_DASK = r"""
