@@ -13,7 +13,7 @@ from pssh import hostkeys, openssh_config
 from pssh.exceptions import (
     HostArgumentError, HostConfigError, InvalidAPIUseError, ResourceLimitError, ShellError,
     Timeout)
-from pssh.output import HostOutput
+from pssh.output import DEFAULT_MAX_UNREAD_OUTPUT, HostOutput
 from pssh.core.greenlets import spawn_joined
 from pssh.transfer.parallel import ParallelTransferMixin
 from pssh.connection.agent_forward import check_forwarding_request
@@ -96,7 +96,7 @@ class ParallelSSHClient(ParallelTransferMixin):
                  forward_ssh_agent=False, keepalive_seconds=60, identity_auth=True,
                  ipv6_only=False, compress=False, keyboard_interactive=False,
                  host_key_policy=None, known_hosts=None, ssh_config=None, proxy_jump=None,
-                 agent=None, cert_file=None):
+                 agent=None, cert_file=None, max_unread_output=DEFAULT_MAX_UNREAD_OUTPUT):
         if keyboard_interactive and password is None:
             raise InvalidAPIUseError("keyboard_interactive=True requires a password")
         if forward_ssh_agent:
@@ -140,6 +140,7 @@ class ParallelSSHClient(ParallelTransferMixin):
         self.compress = compress
         self.keyboard_interactive = keyboard_interactive
         self.cert_file = cert_file
+        self.max_unread_output = max_unread_output
         self.gssapi_auth = False
         self.gssapi_server_identity = None
         self.gssapi_client_identity = None
@@ -194,7 +195,8 @@ class ParallelSSHClient(ParallelTransferMixin):
         key = (index, host)
         client = self._host_clients.get(key)
         if client is None or client.closed:
-            client = _client_class()(host, _settings=self._host_settings(index))
+            client = _client_class()(host, _settings=self._host_settings(index),
+                                     max_unread_output=self.max_unread_output)
             self._host_clients[key] = client
         return client
 

@@ -262,6 +262,22 @@ def test_unread_stderr_flood_is_bounded_and_reading_stdout_fails_fast(sshd, user
             list(output.stdout)
 
 
+def test_parallel_client_passes_max_unread_output_to_its_hosts(sshd, user_key, tmp_path):
+    with gevent.Timeout(GUARD):
+        client = ParallelSSHClient(
+            [sshd.host, sshd.host], port=sshd.port, user=sshd.user, pkey=user_key.private,
+            num_retries=1, timeout=10, allow_agent=False, identity_auth=False,
+            known_hosts=[str(tmp_path / "known_hosts")], max_unread_output=CAP)
+        outputs = client.run_command("head -c 1G /dev/zero >&2; echo done")
+        for output in outputs:
+            assert output.max_unread_output == CAP
+            with pytest.raises(OutputBufferFullError) as info:
+                list(output.stdout)
+            assert info.value.stream == "stderr" and info.value.host == sshd.host
+            assert CAP <= len(output.buffers.stderr.rw_buffer.data) < CAP + WINDOW_SLACK
+        client.close()
+
+
 def test_reading_the_full_stream_resumes_the_command(sshd, user_key, tmp_path):
     with gevent.Timeout(GUARD):
         client = connect_sshd(sshd, user_key, tmp_path, max_unread_output=CAP)
