@@ -12,7 +12,8 @@ from ssh2.utils import handle_error_codes
 
 from pssh.core.libssh2 import mark_sftp_handle_closed
 
-__all__ = ["BACKEND_NAME", "LIBSSH2_ERROR_EAGAIN", "pump_channel", "write_all", "error_code"]
+__all__ = ["BACKEND_NAME", "LIBSSH2_ERROR_EAGAIN", "BUFFER_FULL", "PASS_DONE", "pump_channel",
+           "write_all", "error_code"]
 
 BACKEND_NAME = "pure"
 LIBSSH2_ERROR_EAGAIN = _codes.LIBSSH2_ERROR_EAGAIN
@@ -44,8 +45,9 @@ def error_code(exc):
     return _EXCEPTION_CODES.get(type(exc), _codes.LIBSSH2_ERROR_SOCKET_NONE)
 
 
+# pump_channel's answers besides libssh2's codes (<= 0), the same as src/read.pxi's: a buffer
+# holds ``limit`` bytes; a pass appended _PASS_BYTES to a stream (the readers run first).
 BUFFER_FULL = 1
-# After a pass appended this much to a stream, pump_channel returns PASS_DONE (see src/read.pxi).
 PASS_DONE = 2
 _PASS_BYTES = 262144
 

@@ -25,6 +25,10 @@ cdef enum:
     _PASS_DONE = 2
     _PASS_BYTES = 262144
 
+# The answers above under the names pssh._pure gives them.
+BUFFER_FULL = _BUFFER_FULL
+PASS_DONE = _PASS_DONE
+
 
 cdef ssize_t _drain(void *chan, int stream_id, bytearray buf,
                     Py_ssize_t *appended, Py_ssize_t limit) except? -1:

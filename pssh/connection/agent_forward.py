@@ -50,7 +50,7 @@ import gevent.socket
 from gevent.monkey import get_original
 
 from pssh.core.calls import call
-from pssh.core.hub import DeadlineExceeded, WaiterClosed, deadline_after
+from pssh.core.hub import DeadlineExceeded, Doorbell, WaiterClosed, deadline_after
 from pssh.exceptions import InvalidAPIUseError
 from pssh.core import libssh2
 from pssh.core.libssh2 import AUTHAGENT_CALLBACK, CALLBACK_AUTHAGENT, LIB, pointer
@@ -167,22 +167,21 @@ class ProcessSlots:
 class _Ticket:
     """One waiter of :class:`ProcessSlots`, woken on the hub of the thread that waits."""
 
-    __slots__ = ("granted", "_event", "_watcher")
+    __slots__ = ("granted", "_event", "_doorbell")
 
     def __init__(self):
         self.granted = False
         self._event = gevent.event.Event()
-        self._watcher = gevent.get_hub().loop.async_()
-        self._watcher.start(self._event.set)
+        self._doorbell = Doorbell(self._event.set)
 
     def wait(self, timeout):
         self._event.wait(timeout)
 
     def wake(self):
-        self._watcher.send()  # thread-safe: the callback runs in the waiter's loop
+        self._doorbell.ring()
 
     def close(self):
-        self._watcher.close()
+        self._doorbell.close()
 
 
 _AUTH_SLOTS = ProcessSlots(MAX_AGENT_CONNECTIONS)

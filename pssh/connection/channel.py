@@ -13,8 +13,7 @@ from typing import Optional
 import gevent
 from ssh2.error_codes import LIBSSH2_ERROR_CHANNEL_CLOSED
 
-from pssh.connection.channel_state import (
-    BUFFER_FULL, PASS_DONE, ChannelState, LimitChanged, RemoteClosed)
+from pssh.connection.channel_state import ChannelState, LimitChanged, RemoteClosed
 from pssh.connection.exit_signal import read_exit_signal, remote_close_flag
 from pssh.core.backend import backend
 from pssh.core.calls import Caller
@@ -166,12 +165,12 @@ class Channel:
                 return 0, True
             except LimitChanged:
                 continue
-            if rc == PASS_DONE:
+            if rc == backend.PASS_DONE:
                 # the readers take their lines before the next 256 KiB come in: the buffers
                 # stay small instead of swinging between empty and the whole SSH window
                 gevent.sleep(0)
                 continue
-            if rc != BUFFER_FULL:
+            if rc != backend.BUFFER_FULL:
                 return rc, False
             self._wait_for_room()
 

@@ -13,12 +13,7 @@ import gevent.event
 from pssh.core.hub import deadline_after
 from pssh.output import OutputBuffer, buffer_full_error
 
-__all__ = ["BUFFER_FULL", "PASS_DONE", "RemoteClosed", "LimitChanged", "ChannelState"]
-
-# pump_channel's answer (both backends) when a buffer holds ``max_unread_output`` bytes.
-BUFFER_FULL = 1
-# pump_channel's answer after a pass appended 256 KiB to a stream: the readers run first.
-PASS_DONE = 2
+__all__ = ["RemoteClosed", "LimitChanged", "ChannelState"]
 
 
 class RemoteClosed(Exception):

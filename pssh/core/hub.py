@@ -23,9 +23,10 @@ from time import monotonic
 from gevent import get_hub
 from gevent.hub import Waiter
 from gevent.lock import Semaphore
+from gevent.monkey import get_original
 
 __all__ = ["READ", "WRITE", "SocketWaiter", "DeadlineExceeded", "WaiterClosed", "deadline_after",
-           "unsent_bytes"]
+           "unsent_bytes", "Doorbell"]
 
 READ = 1   # LIBSSH2_SESSION_BLOCK_INBOUND and libev's EV_READ share this value
 WRITE = 2  # LIBSSH2_SESSION_BLOCK_OUTBOUND and EV_WRITE
@@ -246,3 +247,32 @@ class SocketWaiter:
             watcher.stop()
         for waiter in waiting:
             waiter.switch(_READY)
+
+
+class Doorbell:
+    """The way from another thread into a gevent hub: :meth:`ring`, from any thread, makes
+    the hub run ``callback`` (rings made before it ran count once). A libev async watcher,
+    made on the hub of the thread that creates the doorbell (or ``hub``), started at once
+    and kept started until :meth:`close`: libev forgets a ring sent to a stopped watcher,
+    which would lose a wake-up. Idle, it costs nothing."""
+
+    __slots__ = ("_watcher", "_lock")
+
+    def __init__(self, callback, hub=None):
+        # a real thread lock even if the application monkey-patched threading: rings come
+        # from threads, and none may reach a watcher being closed
+        self._lock = get_original("_thread", "allocate_lock")()
+        self._watcher = (hub or get_hub()).loop.async_()
+        self._watcher.start(callback)
+
+    def ring(self):
+        with self._lock:
+            if self._watcher is not None:
+                self._watcher.send()
+
+    def close(self):
+        with self._lock:
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+            watcher.close()

@@ -25,6 +25,7 @@ from concurrent.futures import Future
 import gevent
 from gevent.event import Event
 
+from pssh.core.hub import Doorbell
 from pssh.parallel import ParallelSSHClient, raise_fd_limit
 from pssh.sharded.records import HostResult, TransferResult, collect_output
 
@@ -75,7 +76,7 @@ class _PsshThread:
     def __init__(self):
         raise_fd_limit(_WANTED_FDS)
         self._inbox = deque()
-        self._wakeup = None
+        self._doorbell = None
         started = threading.Event()
         self._thread = threading.Thread(target=self._serve, args=(started,),
                                         name="pssh-shard", daemon=True)
@@ -83,10 +84,9 @@ class _PsshThread:
         started.wait()
 
     def _serve(self, started):
-        # The async watcher is the one thread-safe way to wake this hub; while it is
-        # active the loop never runs dry, so the wait below lasts as long as the process.
-        self._wakeup = gevent.get_hub().loop.async_()
-        self._wakeup.start(self._take_inbox)
+        # While the doorbell's watcher is active the loop never runs dry, so the wait
+        # below lasts as long as the process.
+        self._doorbell = Doorbell(self._take_inbox)
         started.set()
         Event().wait()
 
@@ -97,7 +97,7 @@ class _PsshThread:
 
     def call_soon(self, func, *args):
         self._inbox.append((func, args))
-        self._wakeup.send()
+        self._doorbell.ring()
 
     def call(self, func, *args):
         """``func(*args)`` on the pssh thread; waits for its result."""

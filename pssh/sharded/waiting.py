@@ -7,11 +7,12 @@ one thread-safe way into a hub, which costs nothing while nothing arrives. Any o
 waits on the queue as usual.
 """
 import queue
-import threading
 from typing import Any, Optional
 
 import gevent
 from gevent.event import Event
+
+from pssh.core.hub import Doorbell
 
 try:
     from gevent._hub_local import get_hub_if_exists
@@ -27,23 +28,18 @@ class Inbox:
 
     def __init__(self):
         self._items = queue.Queue()
-        self._lock = threading.Lock()  # no wake-up sent to a watcher being closed
         hub = get_hub_if_exists()
-        self._watcher = None
+        self._doorbell = None
         self._arrived = None
         if hub is not None and gevent.getcurrent() is not hub:
             self._arrived = Event()
-            # Started now and kept so until close(): libev forgets a wake-up sent to a
-            # watcher that is not started, which would lose an item put in between.
-            self._watcher = hub.loop.async_()
-            self._watcher.start(self._arrived.set)
+            self._doorbell = Doorbell(self._arrived.set, hub)
 
     def put(self, item: Any) -> None:
         """Called from any thread."""
         self._items.put(item)
-        with self._lock:
-            if self._watcher is not None:
-                self._watcher.send()
+        if self._doorbell is not None:
+            self._doorbell.ring()
 
     def get(self, timeout: Optional[float]) -> Any:
         """The next item; raises :class:`queue.Empty` after ``timeout`` seconds."""
@@ -60,8 +56,5 @@ class Inbox:
             self._arrived.clear()
 
     def close(self) -> None:
-        with self._lock:
-            watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.stop()
-            watcher.close()
+        if self._doorbell is not None:
+            self._doorbell.close()

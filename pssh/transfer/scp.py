@@ -37,7 +37,6 @@ _ERRORS = (Failed, DeadlineExceeded, WaiterClosed)
 # What the remote scp may print after the transfer, and how much of it is kept for messages.
 TRAILING_LIMIT = 64 * 1024
 TRAILING_KEPT = 4096
-_DRAIN_READ = 16384
 # libssh2's buffer for SCP header lines holds this many bytes and a NUL.
 _SCP_HEADER_MAX = 255
 # libssh2 parses the size into a signed 64-bit value and saturates larger ones to this.
@@ -112,48 +111,40 @@ def _finish(ops, channel):
 
 
 def _drain(ops, channel):
-    """Stdout and stderr of ``channel`` until the remote EOF; returns the first
-    ``TRAILING_KEPT`` bytes. Raises :class:`_TrailingOutput` past ``TRAILING_LIMIT`` bytes or
-    the client's ``timeout`` (from now, in total: a slow endless stream ends too)."""
-    session, waiter = ops.session, ops.waiter
+    """Stdout and stderr of ``channel`` until the remote EOF, read by the backend's pump;
+    returns the first ``TRAILING_KEPT`` bytes (stdout first). Raises :class:`_TrailingOutput`
+    past ``TRAILING_LIMIT`` bytes (both streams together) or the client's ``timeout`` (from
+    now, in total: a slow endless stream ends too)."""
     deadline = ops.deadline()
-    kept = bytearray()
-    seen = 0
-    rechecked = False
+    out, err = bytearray(), bytearray()
+
+    def kept():
+        return (out + err)[:TRAILING_KEPT]
+
+    def check():
+        if len(out) + len(err) > TRAILING_LIMIT:
+            raise _TrailingOutput("printed more than %d bytes after the transfer"
+                                  % TRAILING_LIMIT, kept())
+        if deadline is not None and monotonic() > deadline:
+            raise _TrailingOutput(_late(ops), kept())
+
+    def wait(directions):
+        try:
+            ops.waiter.wait(directions, deadline)
+        except DeadlineExceeded:
+            raise _TrailingOutput(_late(ops), kept()) from None
+
     try:
         while True:
-            codes = []
-            for stream_id in (0, 1):
-                try:
-                    rc, chunk = channel.read_ex(_DRAIN_READ, stream_id)
-                except SSH2Error as exc:
-                    raise Failed(_code(exc), None, exc) from None
-                if rc > 0:
-                    seen += rc
-                    if len(kept) < TRAILING_KEPT:
-                        kept += chunk[:TRAILING_KEPT - len(kept)]
-                    if seen > TRAILING_LIMIT:
-                        raise _TrailingOutput("printed more than %d bytes after the transfer"
-                                              % TRAILING_LIMIT, kept)
-                elif rc < 0 and rc != EAGAIN:
-                    raise Failed(rc)
-                codes.append(rc)
-            if deadline is not None and monotonic() > deadline:
-                raise _TrailingOutput(_late(ops), kept)
-            if codes[0] > 0 or codes[1] > 0:
-                rechecked = False
+            # each buffer stops at the limit too, so at most one read more is held
+            rc = backend.pump_channel(ops.session, channel, out, err, wait, check,
+                                      TRAILING_LIMIT + 1)
+            check()
+            if rc == backend.PASS_DONE:
                 continue
-            if codes == [0, 0] and channel.eof():
-                return kept
-            # As in the backends' pump: a read can queue the other stream's packets (or EOF).
-            if not rechecked and (channel.poll_channel_read(1) or channel.eof()):
-                rechecked = True
-                continue
-            rechecked = False
-            try:
-                waiter.wait(session.block_directions(), deadline)
-            except DeadlineExceeded:
-                raise _TrailingOutput(_late(ops), kept) from None
+            if rc < 0:
+                raise Failed(rc)
+            return kept()
     finally:
         ops.settle()
 

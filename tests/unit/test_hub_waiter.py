@@ -225,3 +225,30 @@ def test_send_backlog_while_a_writer_waits(pair, waiter):
     g = spawn_waiting(waiter, WRITE, deadline_after(GUARD))
     assert waiter.send_backlog is True
     g.kill()
+
+
+# -- Doorbell: into the hub from other threads --------------------------------------------------
+
+def test_doorbell_rung_from_threads_wakes_the_hub_and_none_is_lost():
+    import threading
+
+    import gevent.event
+
+    from pssh.core.hub import Doorbell
+
+    arrived = gevent.event.Event()
+    rung = []
+    doorbell = Doorbell(arrived.set)
+    try:
+        for round_number in range(50):
+            arrived.clear()
+            thread = threading.Thread(target=lambda: (rung.append(1), doorbell.ring()))
+            thread.start()
+            # the hub sleeps in this wait: only the ring from the other thread can end it
+            assert arrived.wait(5), "ring %d was lost" % round_number
+            thread.join()
+    finally:
+        doorbell.close()
+    assert len(rung) == 50
+    doorbell.ring()  # after close: nothing, no error
+    doorbell.close()

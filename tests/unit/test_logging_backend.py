@@ -154,6 +154,17 @@ def test_backend_modules_agree_on_names():
     assert run_python(code, PSSH_PURE_PYTHON="1") == "pure pure False"
 
 
+def test_backends_give_the_pump_answers_the_same_values():
+    if not native_importable():
+        pytest.skip("pssh._native is not built")
+    import pssh._native as native
+    import pssh._pure as pure
+    answers = (native.BUFFER_FULL, native.PASS_DONE)
+    assert answers == (pure.BUFFER_FULL, pure.PASS_DONE)
+    # never one of libssh2's codes (<= 0), never each other
+    assert min(answers) > 0 and len(set(answers)) == 2
+
+
 def test_this_process_backend_matches_env():
     expected = "pure" if os.environ.get("PSSH_PURE_PYTHON", "") not in ("", "0") else None
     name = pssh.backend_name()
