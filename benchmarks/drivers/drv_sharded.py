@@ -112,15 +112,22 @@ class Client:
             self.cluster.close()
 
 
+def _own_cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def parallel(args):
     """connect_echo_N: start the shards, run the command once on every host, stop."""
     c0, t0 = tree_cpu(), time.perf_counter()
     client = Client(args)
     c1, t1 = tree_cpu(), time.perf_counter()
+    own1 = _own_cpu()
     rss_started = tree_rss_kb()
     try:
         records = client.run(args["command"])
         c2, t2 = tree_cpu(), time.perf_counter()
+        own2 = _own_cpu()
         rss_open = tree_rss_kb()  # every connection still open
     finally:
         client.close()
@@ -128,6 +135,8 @@ def parallel(args):
     _common.EXTRA_RESULT.update(
         startup_wall=t1 - t0, startup_cpu=c1 - c0, run_wall=t2 - t1, run_cpu=c2 - c1,
         run_cpu_per_host_ms=1000.0 * (c2 - c1) / hosts, hosts_per_s=hosts / (t2 - t1),
+        # this process (with Dask: the scheduler, the nannies and the Dask client too)
+        run_cpu_driver=own2 - own1,
         rss_kb_connections_open=rss_open, rss_kb_after_startup=rss_started,
         sharding=os.environ.get("PSSH_BENCH_SHARDING", "one"))
     return [(len(r.stdout), r.stdout[-1] if r.stdout else repr(r.exception), r.exit_code)
