@@ -7,6 +7,7 @@ readers see. The pump stops reading at ``max_unread_output`` unread bytes (see
 :mod:`pssh.connection.channel_state`).
 """
 import logging
+import re
 import signal as signals
 from typing import Optional
 
@@ -18,11 +19,15 @@ from pssh.connection.exit_signal import read_exit_signal, remote_close_flag
 from pssh.core.backend import backend
 from pssh.core.calls import Caller
 from pssh.core.hub import DeadlineExceeded, WaiterClosed, deadline_after
+from pssh.core.libssh2 import LIB, pointer
 from pssh.exceptions import SessionError, Timeout
 
 __all__ = ["Channel"]
 
 logger = logging.getLogger(__name__)
+
+# A signal name as RFC 4254 sends it: "TERM", "KILL", "HUP"..., without "SIG".
+_SIGNAL_NAME = re.compile(r"[A-Z][A-Z0-9]{0,31}\Z")
 
 
 class Channel:
@@ -110,6 +115,22 @@ class Channel:
         state.closing = True
         state.room.set()
         self.caller.call(self.ssh_channel.close, what="Closing the channel")
+
+    def signal(self, name: str, timeout: Optional[float] = None) -> bool:
+        """Ask the server to send signal ``name`` (``"TERM"``, ``"KILL"``...) to the command;
+        False when the channel is closing or pssh cannot call libssh2 for it. The server may
+        ignore it: OpenSSH before 7.8 does, and so does OpenSSH for a forced command. Raises
+        the pssh error of a failed send (``timeout``: the client's ``op_timeout``)."""
+        if not isinstance(name, str) or not _SIGNAL_NAME.match(name) or name.startswith("SIG"):
+            raise ValueError("not a signal name (as RFC 4254 sends them: TERM, KILL, ...): %r"
+                             % (name,))
+        if self.state.closing or LIB is None:
+            return False
+        raw = name.encode("ascii")
+        deadline = deadline_after(self.caller.op_timeout if timeout is None else timeout)
+        self.caller.call(LIB.channel_signal_ex, pointer(self.ssh_channel), raw, len(raw),
+                         what="Sending signal %s" % name, deadline=deadline)
+        return True
 
     def orphan(self) -> None:
         """Nobody can read the output any more: a pump paused on a full buffer drops it and

@@ -24,6 +24,9 @@ FUNCTIONS = (
     # Not channel_get_exit_signal: it runs strlen over a name a hostile server can leave
     # unterminated (see pssh.connection.exit_signal).
     ("channel_get_exit_status", "int", ("void *",)),
+    # RFC 4254's "signal" request (no reply asked); OpenSSH 7.8+ delivers it to a command
+    # run without a forced command.
+    ("channel_signal_ex", "int", ("void *", "const char *", "size_t")),
     ("poll_channel_read", "int", ("void *", "int")),
     ("session_block_directions", "int", ("void *",)),
     ("session_set_timeout", "void", ("void *", "long")),

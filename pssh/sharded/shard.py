@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 _WANTED_FDS = 1 << 16
 # How long a cancel waits for the call's batches to close their channels.
 _CANCEL_TIMEOUT = 10.0
+# How long a cancel may take to send one command its SIGTERM.
+_SIGNAL_TIMEOUT = 2.0
 
 
 def init_local_shard(log_level, control=None):
@@ -163,10 +165,15 @@ def _wait_unless_cancelled(greenlets, cancelled):
 
 
 def _close_channels(outputs):
-    # The connections stay open for the client's next command; only the commands go.
+    # The connections stay open for the client's next command; only the commands go: each is
+    # sent SIGTERM first, since a command without a PTY would run on after its channel closed.
     for host_out in outputs:
         if host_out.client is None or host_out.channel is None:
             continue
+        try:
+            host_out.channel_io.signal("TERM", timeout=_SIGNAL_TIMEOUT)
+        except Exception:  # noqa: BLE001 - closing the channel matters more
+            logger.debug("signalling the command of %s failed", host_out.host, exc_info=True)
         try:
             host_out.client.close_channel(host_out.channel)
         except Exception:  # noqa: BLE001 - a broken connection has no channel to close

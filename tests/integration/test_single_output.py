@@ -1,6 +1,7 @@
 """SSHClient.run_command: what the output lines, streams and exit codes look like (real sshd)."""
 
 import logging
+import time
 
 import pytest
 
@@ -162,6 +163,20 @@ def test_killed_by_signal(client):
     # ssh2-python's get_exit_signal() loses the name; pssh reads it from libssh2 and
     # reports the shell convention 128 + signal number.
     assert (out.exit_code, out.exit_signal) == (128 + 9, "KILL")
+
+
+def test_signal_sent_to_a_command_without_a_pty(client):
+    out = client.run_command("echo started; exec sleep 30", read_timeout=READ_TIMEOUT)
+    assert next(out.stdout) == "started"
+    started = time.monotonic()
+    assert out.channel_io.signal("TERM") is True
+    client.wait_finished(out, timeout=READ_TIMEOUT)
+    assert time.monotonic() - started < 10
+    assert (out.exit_code, out.exit_signal) == (128 + 15, "TERM")
+    assert out.channel_io.signal("TERM") is False  # closing: nothing more is sent
+    for bad in ("SIGTERM", "term", "", "T" * 33, "TE RM", None):
+        with pytest.raises(ValueError):
+            out.channel_io.signal(bad)
 
 
 def test_exit_code_none_until_finished(client):

@@ -58,6 +58,25 @@ def test_break_stops_the_other_hosts_commands(fresh_sshd, client_options, scratc
 
 
 @pytest.mark.timeout(60)
+def test_leaving_early_ends_remote_commands_without_a_pty_by_sigterm(fresh_sshd,
+                                                                      client_options):
+    # "sleep 30" never writes: only the SIGTERM sent before its channel closes ends it soon
+    hosts = [fresh_sshd.host] * 4
+    sleeps = [(0,), (30,), (30,), (30,)]
+    with ShardedClient(hosts, shards=2, batch_size=1, port=fresh_sshd.port,
+                       **client_options) as client:
+        assert all(r.ok for r in client.run_command("true"))
+        results = client.iter_run_command("sleep %s", host_args=sleeps)
+        assert next(results).index == 0
+        assert _wait_for(lambda: len(_named(fresh_sshd.connections(), "sleep")) == 3, 10)
+        results.close()
+        assert _wait_for(lambda: not _named(fresh_sshd.connections(), "sleep"), 5), \
+            fresh_sshd.connections()
+        assert all(r.ok and r.stdout == ("again",)
+                   for r in client.run_command("echo again"))
+
+
+@pytest.mark.timeout(60)
 def test_exception_in_the_loop_ends_remote_commands_with_a_pty(fresh_sshd, client_options):
     hosts = [fresh_sshd.host] * 4
     sleeps = [(0,), (30,), (30,), (30,)]
