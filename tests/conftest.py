@@ -21,6 +21,13 @@ from embedded_server import (  # noqa: E402
     OpenSSHServer, ServerFarm, ensure_password_user, login_user, make_user_key, stop_all_servers,
 )
 
+# The Ctrl-C tests send SIGINT to the programs they start. A suite started with SIGINT ignored
+# (under nohup, or as a background job of a non-interactive shell) would hand that on: exec
+# keeps an ignored signal ignored, and Python then installs no KeyboardInterrupt. A handler,
+# unlike SIG_IGN, is reset to the default by exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _default_login_user(tmp_path_factory):
