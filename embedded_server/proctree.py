@@ -120,3 +120,36 @@ def reaped(proc):
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def listens_on(pid, port):
+    """True if process ``pid`` holds a TCP socket listening on ``port`` (IPv4 or IPv6), read
+    from /proc: a banner on the port may come from another program's server that took the
+    port first (another test run picking the same free port)."""
+    inodes = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as table:
+                next(table, None)
+                for line in table:
+                    fields = line.split()
+                    # local address "ADDR:PORT" in hex, state 0A = LISTEN, inode in field 9
+                    if len(fields) > 9 and fields[3] == "0A" and \
+                            int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add("socket:[%s]" % fields[9])
+        except OSError:
+            continue
+    if not inodes:
+        return False
+    fd_dir = "/proc/%d/fd" % pid
+    try:
+        names = os.listdir(fd_dir)
+    except OSError:
+        return False
+    for fd in names:
+        try:
+            if os.readlink(os.path.join(fd_dir, fd)) in inodes:
+                return True
+        except OSError:
+            continue
+    return False

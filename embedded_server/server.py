@@ -369,7 +369,12 @@ class OpenSSHServer(object):
             raise SSHServerError("sshd on %s exited with code %s during start-up:\n%s"
                                  % (self.hostport, code, self.log_tail(since_start=True)))
         banner = read_banner(self.listen_ip, self.port, timeout=0.5)
-        return banner is not None and self._proc.poll() is None
+        if banner is None or self._proc.poll() is not None:
+            return False
+        if not proctree.listens_on(self._proc.pid, self.port):
+            # another server answered: this sshd is about to fail its bind and exit
+            return False
+        return True
 
     def _fail_start(self, timeout):
         tail = self.log_tail(since_start=True)

@@ -271,3 +271,40 @@ def test_cli_demo(tmp_path):
         proc.send_signal(signal.SIGINT)
         assert proc.wait(15) == 0
     assert read_banner(host, int(port), timeout=0.5) is None
+
+
+def test_start_fails_when_another_server_holds_the_port(user_key):
+    # another program answering with a banner on the chosen port must not pass for this sshd
+    import socket
+    import threading
+
+    from embedded_server import OpenSSHServer, SSHServerError, free_port
+
+    port = free_port("127.0.0.1")
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("127.0.0.1", port))
+    squatter.listen(8)
+    stop = threading.Event()
+
+    def answer():
+        squatter.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = squatter.accept()
+            except OSError:
+                continue
+            conn.sendall(b"SSH-2.0-Squatter\r\n")
+            conn.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    server = OpenSSHServer(listen_ip="127.0.0.1", port=port, authorized_keys=[user_key.public])
+    try:
+        with pytest.raises(SSHServerError):
+            server.start(timeout=10)
+    finally:
+        server.stop()
+        stop.set()
+        thread.join(5)
+        squatter.close()
