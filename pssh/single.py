@@ -26,7 +26,7 @@ from pssh.core import calls
 from pssh.core.calls import Caller
 from pssh.core.hub import DeadlineExceeded, WaiterClosed, deadline_after
 from pssh.constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, RETRY_DELAY
-from pssh.exceptions import SessionError, Timeout
+from pssh.exceptions import ConnectionLostError, SessionError, Timeout
 from pssh.output import (
     DEFAULT_DECODE_ERRORS, DEFAULT_MAX_UNREAD_OUTPUT, BufferData, HostOutput, HostOutputBuffers,
     Stdin, host_logger)
@@ -210,8 +210,6 @@ class SSHClient(TransferMixin):
             self._waiter.wait(directions, deadline_after(timeout))
         except DeadlineExceeded:
             pass
-        except WaiterClosed:
-            raise self.caller.closed_error() from None
 
     def read_output(self, stdout_buffer, timeout=None):
         """2.x helper: the lines (bytes, without line ends) of ``stdout_buffer`` (an iterable
@@ -399,9 +397,8 @@ class SSHClient(TransferMixin):
                        deadline_after(self.settings.disconnect_timeout), exclusive=True)
         except (SSH2Error, DeadlineExceeded, WaiterClosed):
             pass  # the socket goes anyway; its end is all that is left to do
-        # WaiterClosed: each pending call reports the close in its own terms (a SessionError
-        # naming what it was doing, an SFTPIOError with its path...)
-        waiter.close(WaiterClosed("client closed"))
+        waiter.close(ConnectionLostError("Client for host %s:%s was closed", self.host,
+                                         self.port, host=self.host, port=self.port))
         _connect._discard(self.sock)
 
     def __enter__(self):

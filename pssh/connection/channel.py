@@ -17,7 +17,7 @@ from ssh2.error_codes import LIBSSH2_ERROR_CHANNEL_CLOSED
 from pssh.connection.channel_state import ChannelState, LimitChanged, RemoteClosed
 from pssh.connection.exit_signal import read_exit_signal, remote_close_flag
 from pssh.core.backend import backend
-from pssh.core.calls import Caller, CallFailed
+from pssh.core.calls import Caller
 from pssh.core.hub import DeadlineExceeded, WaiterClosed, deadline_after
 from pssh.core.libssh2 import LIB, pointer
 from pssh.exceptions import SessionError, Timeout
@@ -95,9 +95,6 @@ class Channel:
                           "take the data (its channel window stayed closed or the network "
                           "stalled)", caller.host, caller.port, caller.op_timeout,
                           host=caller.host, port=caller.port) from None
-        except WaiterClosed as exc:
-            raise CallFailed.of(exc).error(caller.host, caller.port,
-                                           "Writing to the channel") from None
         finally:
             caller.waiter.settle()
         return caller.check(rc, "Writing to the channel")
@@ -193,8 +190,6 @@ class Channel:
                 # the readers take their lines before the next 256 KiB come in: the buffers
                 # stay small instead of swinging between empty and the whole SSH window
                 gevent.sleep(0)
-                if self.caller.is_closed():
-                    raise WaiterClosed("client closed")
                 continue
             if rc != backend.BUFFER_FULL:
                 return rc, False

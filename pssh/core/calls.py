@@ -153,7 +153,7 @@ class Caller:
         try:
             return call(self.session, self.waiter, func, args, deadline, exclusive)
         except (DeadlineExceeded, WaiterClosed, SSH2Error) as exc:
-            failure = self.closed_instead(CallFailed.of(exc))
+            failure = CallFailed.of(exc)
         if sftp is not None and failure.code == SFTP_PROTOCOL:
             try:
                 failure.status = sftp.last_error()
@@ -172,17 +172,8 @@ class Caller:
     def check(self, rc: int, what: str) -> int:
         """``rc`` of a backend loop; raises the pssh exception when it is an error code."""
         if rc < 0:
-            raise self.closed_instead(CallFailed.from_code(rc)).error(self.host, self.port,
-                                                                       what)
+            raise CallFailed.from_code(rc).error(self.host, self.port, what)
         return rc
-
-    def closed_instead(self, failure: CallFailed) -> CallFailed:
-        """``failure``, or a closed-client failure once this client is closing: closing
-        disconnects first, and a call woken by the server's answer fails on the dying socket;
-        it must report the close like the calls still waiting."""
-        if not failure.closed and self.is_closed():
-            return CallFailed(None, closed=True, exc=failure.exc)
-        return failure
 
 
 def call(session, waiter, func, args, deadline, exclusive=False):

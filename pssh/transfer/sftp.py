@@ -72,7 +72,6 @@ class Ops:
         self.timeout = caller.op_timeout
         # Each request, raising CallFailed; wrap() names the step, the path and the host.
         self.call = caller.attempt
-        self.closed_instead = caller.closed_instead
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -95,7 +94,7 @@ class Ops:
     def wrap(self, cls, what, path, failure, **extra):
         """The exception (``cls``, naming host and path) for the failure of step ``what``:
         a :class:`CallFailed`, or a wait failure of a data loop."""
-        failure = self.closed_instead(CallFailed.of(failure))
+        failure = CallFailed.of(failure)
         if failure.timed_out:
             exc = failure.error(self.host, self.port, "%s of %s" % (what, path))
             exc.path = path
