@@ -19,6 +19,7 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections import deque
 from concurrent.futures import Future
 
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 _WANTED_FDS = 1 << 16
 # How long a cancel waits for the call's batches to close their channels.
 _CANCEL_TIMEOUT = 10.0
-# How long a cancel may take to send one command its SIGTERM.
+# How long a cancel may take to send a batch's commands their SIGTERM.
 _SIGNAL_TIMEOUT = 2.0
 
 
@@ -167,11 +168,15 @@ def _wait_unless_cancelled(greenlets, cancelled):
 def _close_channels(outputs):
     # The connections stay open for the client's next command; only the commands go: each is
     # sent SIGTERM first, since a command without a PTY would run on after its channel closed.
+    # One deadline for the batch's signals: stalled hosts must not add up.
+    deadline = time.monotonic() + _SIGNAL_TIMEOUT
     for host_out in outputs:
         if host_out.client is None or host_out.channel is None:
             continue
         try:
-            host_out.channel_io.signal("TERM", timeout=_SIGNAL_TIMEOUT)
+            remaining = deadline - time.monotonic()
+            if remaining > 0:
+                host_out.channel_io.signal("TERM", timeout=remaining)
         except Exception:  # noqa: BLE001 - closing the channel matters more
             logger.debug("signalling the command of %s failed", host_out.host, exc_info=True)
         try:
